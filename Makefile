@@ -1,0 +1,51 @@
+# melotag — two commands on a fresh Debian machine: `make run` and `make test`.
+# `make setup` (run by both when something is missing) installs what is missing: Debian
+# packages, the project venv (converter + reference pipeline), ONNX Runtime from the
+# onnxruntime wheel, and the converted models.
+
+SHELL       := /bin/bash
+CARGO       ?= cargo
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+ORT_DIR     := .cache/onnxruntime
+ORT_LIB     := $(ORT_DIR)/libonnxruntime.so
+MODELS      := models/choi2016_crnn.onnx models/choi2016_cnn.onnx
+SHARED      ?= ../shared
+BIN         := target/release/melotag
+
+.PHONY: setup system-packages run test bench clean-models build
+
+setup: system-packages $(VENV)/.stamp $(ORT_LIB) $(MODELS)
+
+system-packages:
+	@tools/setup-system.sh
+
+$(VENV)/.stamp: tools/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	@touch $@
+
+# The ort crate's own binary download cannot be used: take the library from the wheel.
+$(ORT_LIB): $(VENV)/.stamp
+	@mkdir -p $(ORT_DIR)
+	@lib=$$($(PY) -c 'import glob, os, onnxruntime; d = os.path.join(os.path.dirname(onnxruntime.__file__), "capi"); print(sorted(glob.glob(os.path.join(d, "libonnxruntime.so*")))[0])') && \
+	  cp -f "$$lib" $@.tmp && mv -f $@.tmp $@ && echo "ONNX Runtime: $$lib -> $@"
+
+models/choi2016_%.onnx: tools/convert_choi2016.py | $(VENV)/.stamp
+	$(PY) tools/convert_choi2016.py --model $* --src $(SHARED)/upstream/choi2016 --out models
+
+build: setup
+	$(CARGO) build --release
+
+run: build
+	$(BIN) $(ARGS)
+
+test: setup
+	$(CARGO) test --release
+
+bench: build
+	tools/bench.sh
+
+clean-models:
+	rm -f $(MODELS)

@@ -1,0 +1,341 @@
+//! Analysis jobs: decode → log-mel → model for each file, on a pool of worker threads that send
+//! typed per-file events over a channel (the CLI and the GUI consume the same events).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::audio::{self, AudioError, LoadedAudio};
+use crate::features::MelFrontend;
+use crate::model::{Manifest, ModelError, Tagger};
+
+/// Which part of a track is analysed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The upstream recipe: one window from the centre of the track (zero-padded when shorter).
+    #[default]
+    Center,
+    /// Consecutive windows over the whole track; the track score is their mean.
+    Full,
+}
+
+impl Mode {
+    /// Lower-case name, as in the CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Center => "center",
+            Mode::Full => "full",
+        }
+    }
+}
+
+/// Errors analysing one file.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// Decoding or resampling failed.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A bug in a decoder or in melotag; caught so the batch goes on.
+    #[error("internal error while analysing this file: {0}")]
+    Panic(String),
+}
+
+/// Time spent in each stage for one file (or summed over many).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    /// Reading and decoding the container/codec.
+    pub decode: Duration,
+    /// Resampling to the model rate.
+    pub resample: Duration,
+    /// Log-mel front end.
+    pub mel: Duration,
+    /// ONNX Runtime.
+    pub inference: Duration,
+}
+
+impl std::ops::AddAssign for StageTimes {
+    fn add_assign(&mut self, o: StageTimes) {
+        self.decode += o.decode;
+        self.resample += o.resample;
+        self.mel += o.mel;
+        self.inference += o.inference;
+    }
+}
+
+/// A successful analysis of one track.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Whole-track duration, when known.
+    pub duration_s: Option<f64>,
+    /// Track-level scores, one per tag (mean over windows in full mode).
+    pub scores: Vec<f32>,
+    /// Per-window scores (full mode only): the taggram.
+    pub windows: Option<Vec<Vec<f32>>>,
+    /// Start of each window in seconds (full mode only).
+    pub window_starts_s: Option<Vec<f64>>,
+}
+
+/// The result for one file of a job.
+#[derive(Debug, Clone)]
+pub struct TrackResult {
+    /// The file.
+    pub path: PathBuf,
+    /// Scores, or a one-line error.
+    pub outcome: Result<Analysis, String>,
+    /// Per-stage time.
+    pub times: StageTimes,
+}
+
+/// Events a running job sends, in the order they happen.
+#[derive(Debug)]
+pub enum Event {
+    /// A worker started on file `index`.
+    Started { index: usize },
+    /// File `index` is finished (scored or failed).
+    Finished { index: usize, result: Box<TrackResult> },
+    /// Every file is finished, or the job was cancelled.
+    Done { cancelled: bool },
+}
+
+/// Splits samples at the model rate into windows of `window` samples, as `full` mode analyses
+/// them: consecutive windows; a tail of at least a quarter window gets one more window aligned
+/// to the end of the track (overlapping the previous one) instead of being zero-padded; a track
+/// shorter than one window is one zero-padded window.
+pub fn window_starts(n_samples: usize, window: usize) -> Vec<usize> {
+    if n_samples <= window {
+        return vec![0];
+    }
+    let mut starts: Vec<usize> = (0..n_samples / window).map(|k| k * window).collect();
+    let tail = n_samples % window;
+    if tail >= window / 4 {
+        starts.push(n_samples - window);
+    }
+    starts
+}
+
+/// Copies `window` samples from `start`, zero-padding past the end.
+fn window_at(samples: &[f32], start: usize, window: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; window];
+    let end = (start + window).min(samples.len());
+    if start < end {
+        out[..end - start].copy_from_slice(&samples[start..end]);
+    }
+    out
+}
+
+/// Analyses one file with a worker's session and front end.
+pub fn analyze_file(
+    tagger: &mut Tagger,
+    frontend: &MelFrontend,
+    path: &Path,
+    mode: Mode,
+    times: &mut StageTimes,
+) -> Result<Analysis, AnalysisError> {
+    let params = tagger.manifest().frontend.clone();
+    let rate = params.sample_rate_hz;
+    let window = params.window_samples;
+    let audio: LoadedAudio = match mode {
+        Mode::Center => audio::load_center(path, rate, window)?,
+        Mode::Full => audio::load_full(path, rate)?,
+    };
+    times.decode += audio.decode_time;
+    times.resample += audio.resample_time;
+
+    let starts = match mode {
+        Mode::Center => vec![0],
+        Mode::Full => window_starts(audio.samples.len(), window),
+    };
+    let t = Instant::now();
+    let mels: Vec<_> = starts
+        .iter()
+        .map(|&s| frontend.log_mel(&window_at(&audio.samples, s, window)))
+        .collect();
+    times.mel += t.elapsed();
+
+    let t = Instant::now();
+    let views: Vec<_> = mels.iter().map(|m| m.view()).collect();
+    let per_window = tagger.predict(&views)?;
+    times.inference += t.elapsed();
+
+    let n_tags = tagger.manifest().tags.len();
+    let mut scores = vec![0.0f32; n_tags];
+    for row in &per_window {
+        for (acc, v) in scores.iter_mut().zip(row) {
+            *acc += v / per_window.len() as f32;
+        }
+    }
+    let (windows, window_starts_s) = match mode {
+        Mode::Center => (None, None),
+        Mode::Full => (
+            Some(per_window),
+            Some(starts.iter().map(|&s| s as f64 / rate as f64).collect()),
+        ),
+    };
+    Ok(Analysis { duration_s: audio.duration_s, scores, windows, window_starts_s })
+}
+
+/// Settings of an analysis job.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Model to run.
+    pub manifest: Arc<Manifest>,
+    /// Center or full.
+    pub mode: Mode,
+    /// Worker threads (each with its own session, one intra-op thread).
+    pub workers: usize,
+}
+
+/// Number of workers used when the user does not say: one per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// A running job: cancel it, pause it, or wait for it.
+pub struct Job {
+    cancel: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Job {
+    /// Opens one session per worker (so a missing runtime or model fails here, once), then
+    /// starts the workers on `files`. Events arrive on the returned receiver.
+    pub fn start(config: JobConfig, files: Vec<PathBuf>) -> Result<(Job, Receiver<Event>), ModelError> {
+        let workers = config.workers.clamp(1, files.len().max(1));
+        let taggers = (0..workers)
+            .map(|_| Tagger::new(config.manifest.clone(), 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = channel();
+        let files = Arc::new(files);
+        let next = Arc::new(AtomicUsize::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let live = Arc::new(Mutex::new(workers));
+        let threads = taggers
+            .into_iter()
+            .enumerate()
+            .map(|(i, tagger)| {
+                let ctx = WorkerCtx {
+                    files: files.clone(),
+                    next: next.clone(),
+                    cancel: cancel.clone(),
+                    paused: paused.clone(),
+                    live: live.clone(),
+                    tx: tx.clone(),
+                    mode: config.mode,
+                };
+                std::thread::Builder::new()
+                    .name(format!("melotag-worker-{i}"))
+                    .spawn(move || ctx.run(tagger))
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        Ok((Job { cancel, paused, threads }, rx))
+    }
+
+    /// Stops handing out files; workers finish the file they are on.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Pauses or resumes handing out files.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Whether the job is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Waits for every worker to exit.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+struct WorkerCtx {
+    files: Arc<Vec<PathBuf>>,
+    next: Arc<AtomicUsize>,
+    cancel: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    live: Arc<Mutex<usize>>,
+    tx: Sender<Event>,
+    mode: Mode,
+}
+
+impl WorkerCtx {
+    fn run(self, mut tagger: Tagger) {
+        let frontend = MelFrontend::new(&tagger.manifest().frontend);
+        loop {
+            while self.paused.load(Ordering::SeqCst) && !self.cancel.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if self.cancel.load(Ordering::SeqCst) {
+                break;
+            }
+            let index = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(path) = self.files.get(index) else { break };
+            let _ = self.tx.send(Event::Started { index });
+            let mut times = StageTimes::default();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)
+            }))
+            .unwrap_or_else(|panic| Err(AnalysisError::Panic(panic_message(&panic))))
+            .map_err(|e| e.to_string());
+            let result = Box::new(TrackResult { path: path.clone(), outcome, times });
+            if self.tx.send(Event::Finished { index, result }).is_err() {
+                break; // nobody is listening any more
+            }
+        }
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        *live -= 1;
+        if *live == 0 {
+            let _ = self.tx.send(Event::Done { cancelled: self.cancel.load(Ordering::SeqCst) });
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_the_track() {
+        let w = 100;
+        assert_eq!(window_starts(50, w), vec![0]);
+        assert_eq!(window_starts(100, w), vec![0]);
+        // A short tail (< a quarter window) is dropped ...
+        assert_eq!(window_starts(220, w), vec![0, 100]);
+        // ... a longer one gets an end-aligned window.
+        assert_eq!(window_starts(260, w), vec![0, 100, 160]);
+        assert_eq!(window_starts(300, w), vec![0, 100, 200]);
+    }
+
+    #[test]
+    fn window_at_zero_pads() {
+        let s = [1.0f32, 2.0, 3.0];
+        assert_eq!(window_at(&s, 1, 4), vec![2.0, 3.0, 0.0, 0.0]);
+        assert_eq!(window_at(&s, 5, 2), vec![0.0, 0.0]);
+    }
+}

@@ -1,0 +1,1083 @@
+//! Decoding (symphonia) and resampling (rubato) to the model's mono sample rate.
+//!
+//! Everything here treats files as untrusted: no panics, no allocation sized by header fields
+//! without a cap, and a bounded number of skipped bad packets.
+//!
+//! Sample placement: decoded samples are concatenated for [`load_full`]. For [`load_center`]
+//! they are placed by packet timestamp (`pts + trim_start`, relative to the track start), so
+//! that a seek lands on exactly the same sample grid as a full decode; tests check the two agree
+//! for wav, flac, mp3, ogg/vorbis and m4a/aac.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler, WindowFunction};
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
+use symphonia::core::units::{TimeBase, Timestamp};
+use tracing::{debug, warn};
+
+/// Longest audio we agree to decode (3 hours): protects memory against absurd or hostile files.
+pub const MAX_DURATION_S: u64 = 3 * 3600;
+/// Bad packets skipped in a row before a stream is declared undecodable.
+const MAX_CONSECUTIVE_ERRORS: usize = 50;
+/// Bad packets skipped in total before giving up on a stream.
+const MAX_TOTAL_ERRORS: usize = 1000;
+/// Preallocation cap (samples) whatever the header claims: 10 minutes at 48 kHz.
+const MAX_PREALLOC: usize = 48_000 * 600;
+
+/// Why a file could not be turned into samples; messages are one-liners for users.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Not an audio container/codec we can decode (or no audio track).
+    #[error("not a supported audio file ({0})")]
+    Unsupported(String),
+    /// The stream is corrupt beyond skipping bad packets.
+    #[error("decoding failed at {at_s:.1} s: {msg}")]
+    Decode {
+        /// Position of the failure in the decoded audio.
+        at_s: f64,
+        /// Decoder's message.
+        msg: String,
+    },
+    /// The file has zero bytes.
+    #[error("file is empty")]
+    EmptyFile,
+    /// The file parsed but produced no samples.
+    #[error("no audio could be decoded")]
+    Empty,
+    /// Longer than [`MAX_DURATION_S`].
+    #[error("audio longer than {} h is not supported", MAX_DURATION_S / 3600)]
+    TooLong,
+    /// Resampler construction or processing failed (e.g. absurd sample rate).
+    #[error("resampling failed: {0}")]
+    Resample(String),
+}
+
+/// Decoded audio, mono, at the requested rate.
+#[derive(Debug, Clone)]
+pub struct LoadedAudio {
+    /// Mono samples (mean of channels, like librosa) at `sample_rate_hz`.
+    pub samples: Vec<f32>,
+    /// The requested rate.
+    pub sample_rate_hz: u32,
+    /// Duration of the whole file (container value or decoded length).
+    pub duration_s: Option<f64>,
+    /// The file's own sample rate.
+    pub source_rate_hz: u32,
+    /// The file's channel count.
+    pub channels: usize,
+    /// Time spent demuxing + decoding + mixing to mono.
+    pub decode_time: Duration,
+    /// Time spent resampling.
+    pub resample_time: Duration,
+}
+
+/// An opened file with its decoder, ready to produce packets.
+struct Source {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    time_base: Option<TimeBase>,
+    start_ts: i64,
+    rate: Option<u32>,
+    channels: usize,
+    num_frames: Option<u64>,
+    /// Container's frame count may differ from the decoded length (mp3 without LAME tag,
+    /// ADTS, Matroska, MP4).
+    frames_estimated: bool,
+}
+
+fn open(path: &Path) -> Result<Source, AudioError> {
+    let io_err = |source| AudioError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    if len == 0 {
+        return Err(AudioError::EmptyFile);
+    }
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::IoError(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => io_err(e),
+            SymError::Unsupported(_) | SymError::IoError(_) => {
+                AudioError::Unsupported("unknown format".into())
+            }
+            other => AudioError::Unsupported(format!("damaged or unknown format: {other}")),
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &AudioDecoderOptions::default().gapless(true))
+        .map_err(|e| AudioError::Unsupported(format!("unsupported codec: {e}")))?;
+    let short = format.format_info().short_name;
+    let frames_estimated = match short {
+        "mp1" | "mp2" | "mp3" => track.delay.is_none(),
+        "aac" | "matroska" | "mkv" => true,
+        _ => false,
+    };
+    let src = Source {
+        path: path.to_path_buf(),
+        track_id: track.id,
+        time_base: track.time_base,
+        start_ts: track.start_ts.get(),
+        rate: params.sample_rate.filter(|&r| r > 0),
+        channels: params.channels.as_ref().map_or(0, |c| c.count()),
+        num_frames: track.num_frames,
+        frames_estimated,
+        decoder,
+        format,
+    };
+    debug!(
+        path = %path.display(), format = short, rate = ?src.rate, channels = src.channels,
+        num_frames = ?src.num_frames, estimated = frames_estimated, "opened"
+    );
+    Ok(src)
+}
+
+/// What a decoded block of mono samples is, handed to a sink.
+struct Block<'a> {
+    /// Sample index (at the source rate, relative to the track start) of `mono[0]`, if the
+    /// packet had a usable timestamp.
+    index: Option<i64>,
+    mono: &'a [f32],
+}
+
+/// Whether to keep decoding.
+#[derive(PartialEq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Counters from a decode run.
+#[derive(Default)]
+struct DecodeStats {
+    frames: u64,
+    rate: u32,
+    channels: usize,
+}
+
+impl Source {
+    /// Sample index of the first output frame of `packet` (after gapless trimming).
+    fn packet_index(&self, packet: &Packet, rate: u32) -> Option<i64> {
+        let ts = packet
+            .pts
+            .get()
+            .checked_add(i64::try_from(packet.trim_start.get()).ok()?)?;
+        let rel = ts.checked_sub(self.start_ts)?;
+        match self.time_base {
+            None => Some(rel),
+            Some(tb) => {
+                let t = tb.calc_time(Timestamp::new(rel))?;
+                let ns = t.as_nanos();
+                // Round to the nearest sample: exact whenever tb is 1/rate.
+                let idx = (ns * i128::from(rate) + 500_000_000 * ns.signum()) / 1_000_000_000;
+                i64::try_from(idx).ok()
+            }
+        }
+    }
+
+    /// Which of a packet's `frames` decoded frames are playable, as (skip, keep).
+    ///
+    /// Some symphonia 0.6.1 decoders (AAC, ...) ignore the packet's gapless trim fields, and
+    /// the MP4 reader shortens the last packet's duration instead of trimming; honouring the
+    /// container's durations here makes the decoded length equal `num_frames` for every format.
+    fn kept_range(exact_tb: bool, packet: &Packet, frames: usize) -> (usize, usize) {
+        let dur = usize::try_from(packet.dur.get()).unwrap_or(usize::MAX);
+        let trim_start = usize::try_from(packet.trim_start.get()).unwrap_or(usize::MAX);
+        let trims =
+            trim_start.saturating_add(usize::try_from(packet.trim_end.get()).unwrap_or(usize::MAX));
+        if !exact_tb || dur == 0 || frames == dur {
+            (0, frames)
+        } else if trims > 0 && frames == dur.saturating_add(trims) {
+            (trim_start, dur) // decoder did not trim
+        } else if trims == 0 && frames > dur {
+            (0, dur) // container says the block is shorter (end padding)
+        } else {
+            (0, frames)
+        }
+    }
+
+    /// Decodes packets until the end or until `sink` says stop. Bad packets are skipped (bounded);
+    /// a stream that breaks after producing audio ends there (a truncated file is a success).
+    fn decode(
+        &mut self,
+        mut sink: impl FnMut(Block<'_>) -> Flow,
+    ) -> Result<DecodeStats, AudioError> {
+        let mut st = DecodeStats {
+            rate: self.rate.unwrap_or(0),
+            channels: self.channels,
+            ..Default::default()
+        };
+        let mut interleaved: Vec<f32> = Vec::new();
+        let mut mono: Vec<f32> = Vec::new();
+        let (mut consecutive, mut total) = (0usize, 0usize);
+        let mut rate_known = false;
+        // Packet durations are sample counts only when the time base is 1/rate.
+        let exact_tb = match (self.time_base, self.rate) {
+            (None, _) => true,
+            (Some(tb), Some(r)) => TimeBase::try_from_recip(r) == Some(tb),
+            _ => false,
+        };
+        let at = |st: &DecodeStats| {
+            if st.rate > 0 {
+                st.frames as f64 / st.rate as f64
+            } else {
+                0.0
+            }
+        };
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                // Chained Ogg streams etc.: treat a track-list change as the end.
+                Err(SymError::ResetRequired) => break,
+                Err(SymError::IoError(e)) => {
+                    if st.frames == 0 && e.kind() != std::io::ErrorKind::UnexpectedEof {
+                        return Err(AudioError::Io {
+                            path: self.path.clone(),
+                            source: e,
+                        });
+                    }
+                    if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                        warn!(path = %self.path.display(), "read error after {:.1} s, keeping what was decoded: {e}", at(&st));
+                    }
+                    break;
+                }
+                Err(e) => {
+                    total += 1;
+                    consecutive += 1;
+                    if consecutive > MAX_CONSECUTIVE_ERRORS || total > MAX_TOTAL_ERRORS {
+                        if st.frames > 0 {
+                            warn!(path = %self.path.display(), "demux failed at {:.1} s, keeping what was decoded: {e}", at(&st));
+                            break;
+                        }
+                        return Err(AudioError::Decode {
+                            at_s: at(&st),
+                            msg: e.to_string(),
+                        });
+                    }
+                    continue;
+                }
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(buf) => buf,
+                Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                    total += 1;
+                    consecutive += 1;
+                    if consecutive > MAX_CONSECUTIVE_ERRORS || total > MAX_TOTAL_ERRORS {
+                        if st.frames > 0 {
+                            warn!(path = %self.path.display(), "too many bad packets after {:.1} s, keeping what was decoded", at(&st));
+                            break;
+                        }
+                        return Err(AudioError::Decode {
+                            at_s: at(&st),
+                            msg: "too many corrupt packets".into(),
+                        });
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    if st.frames > 0 {
+                        warn!(path = %self.path.display(), "decoder stopped at {:.1} s: {e}", at(&st));
+                        break;
+                    }
+                    return Err(AudioError::Decode {
+                        at_s: at(&st),
+                        msg: e.to_string(),
+                    });
+                }
+            };
+            consecutive = 0;
+            let frames = decoded.frames();
+            if frames == 0 {
+                continue;
+            }
+            let spec_rate = decoded.spec().rate();
+            let ch = decoded.spec().channels().count().max(1);
+            if !rate_known {
+                if spec_rate == 0 {
+                    return Err(AudioError::Unsupported("sample rate 0".into()));
+                }
+                st.rate = spec_rate;
+                st.channels = ch;
+                rate_known = true;
+            } else if spec_rate != st.rate {
+                warn!(path = %self.path.display(), "sample rate changes mid-stream at {:.1} s; stopping there", at(&st));
+                break;
+            }
+            let (skip, keep) = Self::kept_range(exact_tb, &packet, frames);
+            decoded.copy_to_vec_interleaved::<f32>(&mut interleaved);
+            let kept = interleaved
+                .get(skip * ch..(skip + keep) * ch)
+                .unwrap_or(&[]);
+            mono.clear();
+            if ch == 1 {
+                mono.extend_from_slice(kept);
+            } else {
+                let inv = 1.0 / ch as f32;
+                mono.extend(kept.chunks_exact(ch).map(|f| f.iter().sum::<f32>() * inv));
+            }
+            if mono.is_empty() {
+                continue;
+            }
+            let index = self.packet_index(&packet, st.rate);
+            st.frames += mono.len() as u64;
+            if st.frames > MAX_DURATION_S * u64::from(st.rate) {
+                return Err(AudioError::TooLong);
+            }
+            if sink(Block { index, mono: &mono }) == Flow::Stop {
+                break;
+            }
+        }
+        Ok(st)
+    }
+}
+
+/// Decodes the whole file to mono at its own rate.
+fn decode_full(path: &Path) -> Result<(Vec<f32>, DecodeStats, Option<u64>), AudioError> {
+    let mut src = open(path)?;
+    let header_frames = if src.frames_estimated {
+        None
+    } else {
+        src.num_frames
+    };
+    let cap = header_frames.map_or(0, |n| n.min(MAX_PREALLOC as u64) as usize);
+    let mut out: Vec<f32> = Vec::with_capacity(cap);
+    let st = src.decode(|b| {
+        out.extend_from_slice(b.mono);
+        Flow::Continue
+    })?;
+    if out.is_empty() || st.rate == 0 {
+        return Err(AudioError::Empty);
+    }
+    Ok((out, st, header_frames))
+}
+
+/// Whole track, mono (mean of channels, like librosa), resampled to `target_hz`.
+pub fn load_full(path: &Path, target_hz: u32) -> Result<LoadedAudio, AudioError> {
+    let t0 = Instant::now();
+    let (mono, st, _) = decode_full(path)?;
+    let decode_time = t0.elapsed();
+    let t1 = Instant::now();
+    let samples = resample(&mono, st.rate, target_hz)?;
+    Ok(LoadedAudio {
+        samples,
+        sample_rate_hz: target_hz,
+        duration_s: Some(mono.len() as f64 / st.rate as f64),
+        source_rate_hz: st.rate,
+        channels: st.channels,
+        decode_time,
+        resample_time: t1.elapsed(),
+    })
+}
+
+/// The upstream window of an already-resampled track: `y[(n-fit)/2 .. (n+fit)/2]`, or `y`
+/// zero-padded at the end when shorter than `fit`.
+pub fn center_crop(y: &[f32], fit: usize) -> Vec<f32> {
+    let n = y.len();
+    if n < fit {
+        let mut out = y.to_vec();
+        out.resize(fit, 0.0);
+        out
+    } else {
+        let s = (n - fit) / 2;
+        y[s..s + fit].to_vec()
+    }
+}
+
+/// The upstream centre crop: exactly `crop_samples` samples at `target_hz`, equal to
+/// [`center_crop`] of the whole resampled track, decoding only the span it needs when the
+/// container can seek and knows its length (else a full decode).
+pub fn load_center(
+    path: &Path,
+    target_hz: u32,
+    crop_samples: usize,
+) -> Result<LoadedAudio, AudioError> {
+    let t0 = Instant::now();
+    match try_load_center_seek(path, target_hz, crop_samples) {
+        Ok(Some(a)) => return Ok(a),
+        Ok(None) => {}
+        Err(e) => {
+            debug!(path = %path.display(), "seeking crop failed ({e}); decoding the whole file");
+        }
+    }
+    let (mono, st, _) = decode_full(path)?;
+    let decode_time = t0.elapsed();
+    let t1 = Instant::now();
+    let y = resample(&mono, st.rate, target_hz)?;
+    let samples = center_crop(&y, crop_samples);
+    Ok(LoadedAudio {
+        samples,
+        sample_rate_hz: target_hz,
+        duration_s: Some(mono.len() as f64 / st.rate as f64),
+        source_rate_hz: st.rate,
+        channels: st.channels,
+        decode_time,
+        resample_time: t1.elapsed(),
+    })
+}
+
+/// Raw timestamp (time-base units) of the first decoded sample, decoding as few packets as
+/// possible.
+fn first_output_ts(src: &mut Source) -> Option<i64> {
+    // With start_ts = 0 and a 1/rate time base (checked by the caller), index == raw ts.
+    src.start_ts = 0;
+    let mut ts = None;
+    src.decode(|b| {
+        ts = b.index;
+        Flow::Stop
+    })
+    .ok()?;
+    ts
+}
+
+/// Sum of packet durations: the exact decoded length when the container only estimates it.
+fn count_frames(src: &mut Source) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut errors = 0;
+    loop {
+        match src.format.next_packet() {
+            Ok(Some(p)) if p.track_id == src.track_id => total = total.checked_add(p.dur.get())?,
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(_) => {
+                errors += 1;
+                if errors > MAX_CONSECUTIVE_ERRORS {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(total)
+}
+
+/// `Ok(None)` means "this file needs a full decode" (short, unseekable, unknown length...).
+fn try_load_center_seek(
+    path: &Path,
+    target_hz: u32,
+    crop: usize,
+) -> Result<Option<LoadedAudio>, AudioError> {
+    let t0 = Instant::now();
+    let mut src = open(path)?;
+    let Some(from) = src.rate else {
+        return Ok(None);
+    };
+    // Only a time base of exactly 1/rate gives sample-exact placement without rounding doubts.
+    if src
+        .time_base
+        .is_some_and(|tb| TimeBase::try_from_recip(from) != Some(tb))
+    {
+        return Ok(None);
+    }
+    // The first playable sample's timestamp is the origin of the sample grid (0 for gapless
+    // mp3 and Ogg, whose `start_ts` counts the trimmed delay; read it rather than assume it).
+    let Some(origin) = first_output_ts(&mut src) else {
+        return Ok(None);
+    };
+    src.start_ts = origin;
+    let n_src = if src.frames_estimated {
+        src = open(path)?;
+        count_frames(&mut src)
+    } else {
+        src.num_frames
+    };
+    let Some(n_src) = n_src.filter(|&n| n > 0) else {
+        return Ok(None);
+    };
+    if n_src > MAX_DURATION_S * u64::from(from) {
+        return Ok(None); // let the full decode find out whether the header lies
+    }
+    let n_out = resampled_len(n_src as usize, from, target_hz);
+    // Short tracks are decoded whole anyway; a few seconds of slack keeps seeking worthwhile.
+    let margin = from as usize; // 1 s at the source rate: resampler edges + decoder warm-up
+    if n_out <= crop || n_src as usize <= crop_src_len(crop, from, target_hz) + 4 * margin {
+        return Ok(None);
+    }
+    let (block_in, block_out) = if from == target_hz {
+        (1, 1)
+    } else {
+        let r = make_resampler(from, target_hz)?;
+        (r.fft_size_in(), r.fft_size_out())
+    };
+    let k0 = (n_out - crop) / 2;
+    // Source span needed, aligned to the resampler's block grid so the segment is resampled on
+    // the same grid as the whole track would be (then both agree away from the segment edges).
+    let want_start = (k0 as u128 * from as u128 / target_hz as u128) as usize;
+    let want_end = ((k0 + crop) as u128 * from as u128).div_ceil(target_hz as u128) as usize;
+    let s0 = (want_start.saturating_sub(margin) / block_in) * block_in;
+    let s1 = (want_end + margin).min(n_src as usize);
+    let out_offset = s0 / block_in * block_out;
+
+    // Seek half a second before s0 so decoders (mp3 bit reservoir, MDCT overlap) are warm.
+    let seek_to = s0.saturating_sub(from as usize / 2);
+    // Origin detection and count_frames consumed packets, and some readers (isomp4) cannot seek
+    // once at the end: start from a fresh reader.
+    src = open(path)?;
+    src.start_ts = origin;
+    if seek_to > 0 {
+        let ts = Timestamp::new(src.start_ts.saturating_add(seek_to as i64));
+        src.format
+            .seek(
+                SeekMode::Accurate,
+                SeekTo::Timestamp {
+                    ts,
+                    track_id: src.track_id,
+                },
+            )
+            .map_err(|e| AudioError::Decode {
+                at_s: seek_to as f64 / from as f64,
+                msg: format!("seek: {e}"),
+            })?;
+        src.decoder.reset();
+    }
+
+    let len = s1 - s0;
+    let mut seg = vec![0.0f32; len];
+    let mut covered = 0usize; // samples of seg written
+    let mut first: Option<i64> = None;
+    let mut untimed = false;
+    let st = src.decode(|b| {
+        let Some(idx) = b.index else {
+            untimed = true;
+            return Flow::Stop;
+        };
+        let start = idx - s0 as i64;
+        let end = start + b.mono.len() as i64;
+        if end <= 0 {
+            return Flow::Continue;
+        }
+        if first.is_none() {
+            first = Some(start);
+        }
+        let a = start.max(0) as usize;
+        let z = (end as usize).min(len);
+        if a < z {
+            seg[a..z]
+                .copy_from_slice(&b.mono[(a as i64 - start) as usize..(z as i64 - start) as usize]);
+            covered += z - a;
+        }
+        if end as usize >= len {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    })?;
+    if untimed
+        || first.is_none_or(|f| f > 0)
+        || covered + from as usize / 10 < len
+        || st.rate != from
+    {
+        debug!(path = %path.display(), ?first, covered, len, "seek decode did not cover the span");
+        return Ok(None);
+    }
+    let decode_time = t0.elapsed();
+    let t1 = Instant::now();
+    let z = resample(&seg, from, target_hz)?;
+    let off = k0 - out_offset;
+    let mut samples = z
+        .get(off..)
+        .map_or_else(Vec::new, |s| s[..crop.min(s.len())].to_vec());
+    samples.resize(crop, 0.0);
+    Ok(Some(LoadedAudio {
+        samples,
+        sample_rate_hz: target_hz,
+        duration_s: Some(n_src as f64 / from as f64),
+        source_rate_hz: from,
+        channels: st.channels,
+        decode_time,
+        resample_time: t1.elapsed(),
+    }))
+}
+
+/// Source samples spanned by `crop` output samples.
+fn crop_src_len(crop: usize, from: u32, to: u32) -> usize {
+    (crop as u128 * from as u128 / to.max(1) as u128) as usize
+}
+
+/// `round(len * to / from)`, the resampled length.
+fn resampled_len(len: usize, from: u32, to: u32) -> usize {
+    ((len as u128 * to as u128 * 2 + from as u128) / (2 * from as u128)) as usize
+}
+
+/// FFT resampler with ~2048-sample blocks: long anti-aliasing filter (high quality), and a
+/// block grid that [`load_center`] aligns its segments to.
+fn make_resampler(from: u32, to: u32) -> Result<Fft<f32>, AudioError> {
+    if from == 0 || to == 0 || from > 1_000_000 || to > 1_000_000 {
+        return Err(AudioError::Resample(format!(
+            "unsupported rates {from} -> {to} Hz"
+        )));
+    }
+    Fft::<f32>::new_custom(
+        from as usize,
+        to as usize,
+        4096,
+        2,
+        1,
+        WindowFunction::BlackmanHarris2,
+        FixedSync::Input,
+    )
+    .map_err(|e| AudioError::Resample(e.to_string()))
+}
+
+/// Resamples mono audio (rubato FFT resampler, delay-compensated: output sample k is at time
+/// k / to_hz); output length is `round(len * to / from)`.
+pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
+    if from_hz == to_hz {
+        return Ok(samples.to_vec());
+    }
+    let want = resampled_len(samples.len(), from_hz, to_hz);
+    if samples.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = make_resampler(from_hz, to_hz)?;
+    let input = InterleavedSlice::new(samples, 1, samples.len())
+        .map_err(|e| AudioError::Resample(e.to_string()))?;
+    let out = r
+        .process_all(&input, samples.len(), None)
+        .map_err(|e| AudioError::Resample(e.to_string()))?;
+    let mut v = out.take_data();
+    v.resize(want, 0.0);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::PI;
+    use std::io::Write;
+    use std::process::Command;
+
+    /// Minimal 16-bit PCM WAV writer; `frames[i]` holds one sample per channel.
+    fn write_wav(
+        path: &Path,
+        rate: u32,
+        channels: usize,
+        n: usize,
+        f: impl Fn(usize, usize) -> f64,
+    ) {
+        let data_len = (n * channels * 2) as u32;
+        let mut b = Vec::with_capacity(44 + data_len as usize);
+        b.extend_from_slice(b"RIFF");
+        b.extend_from_slice(&(36 + data_len).to_le_bytes());
+        b.extend_from_slice(b"WAVEfmt ");
+        b.extend_from_slice(&16u32.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&(channels as u16).to_le_bytes());
+        b.extend_from_slice(&rate.to_le_bytes());
+        b.extend_from_slice(&(rate * channels as u32 * 2).to_le_bytes());
+        b.extend_from_slice(&(channels as u16 * 2).to_le_bytes());
+        b.extend_from_slice(&16u16.to_le_bytes());
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&data_len.to_le_bytes());
+        for i in 0..n {
+            for c in 0..channels {
+                let v = (f(i, c).clamp(-1.0, 1.0) * 32767.0).round() as i16;
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        std::fs::File::create(path)
+            .and_then(|mut fh| fh.write_all(&b))
+            .expect("write wav");
+    }
+
+    fn sine(freq: f64, rate: u32, amp: f64) -> impl Fn(usize, usize) -> f64 {
+        move |i, _| amp * (2.0 * PI * freq * i as f64 / rate as f64).sin()
+    }
+
+    /// Music-like test signal: a few tones with slow amplitude modulation plus LCG noise.
+    fn music(rate: u32) -> impl Fn(usize, usize) -> f64 {
+        move |i, c| {
+            let t = i as f64 / rate as f64;
+            let mut h = (i as u64)
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(c as u64 * 1442695040888963407);
+            h ^= h >> 33;
+            let noise = (h % 2001) as f64 / 1000.0 - 1.0;
+            0.25 * (2.0 * PI * 220.0 * t).sin() * (0.5 + 0.5 * (2.0 * PI * 0.3 * t).sin())
+                + 0.15 * (2.0 * PI * (1000.0 + 200.0 * c as f64) * t).sin()
+                + 0.1 * (2.0 * PI * 3100.0 * t + (2.0 * PI * 0.7 * t).sin()).sin()
+                + 0.02 * noise
+        }
+    }
+
+    fn corr(a: &[f32], b: &[f64]) -> f64 {
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for (&x, &y) in a.iter().zip(b) {
+            ab += x as f64 * y;
+            aa += x as f64 * x as f64;
+            bb += y * y;
+        }
+        ab / (aa * bb).sqrt()
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    fn ffmpeg() -> bool {
+        Command::new("ffmpeg")
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn ffmpeg_convert(src: &Path, dst: &Path, args: &[&str]) -> bool {
+        Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-i"])
+            .arg(src)
+            .args(args)
+            .arg(dst)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    #[test]
+    fn sine_44k_stereo_to_12k() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("sine.wav");
+        let n = 44100 * 5;
+        write_wav(&p, 44100, 2, n, sine(1000.0, 44100, 0.5));
+        let a = load_full(&p, 12000).expect("decode");
+        assert_eq!(a.samples.len(), 12000 * 5);
+        assert_eq!(
+            (a.source_rate_hz, a.channels, a.sample_rate_hz),
+            (44100, 2, 12000)
+        );
+        assert!((a.duration_s.unwrap_or(0.0) - 5.0).abs() < 1e-9);
+        let want: Vec<f64> = (0..a.samples.len())
+            .map(|k| 0.5 * (2.0 * PI * 1000.0 * k as f64 / 12000.0).sin())
+            .collect();
+        let (lo, hi) = (1200, a.samples.len() - 1200);
+        let c = corr(&a.samples[lo..hi], &want[lo..hi]);
+        let rms = (a.samples[lo..hi]
+            .iter()
+            .map(|&x| x as f64 * x as f64)
+            .sum::<f64>()
+            / (hi - lo) as f64)
+            .sqrt();
+        println!(
+            "sine: corr {c:.6}, rms {rms:.4} (want {:.4})",
+            0.5 / 2f64.sqrt()
+        );
+        assert!(c > 0.999, "corr {c}");
+        assert!((rms - 0.5 / 2f64.sqrt()).abs() < 0.005, "rms {rms}");
+    }
+
+    #[test]
+    fn center_matches_full_then_crop_wav() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("long.wav");
+        write_wav(&p, 44100, 2, 44100 * 180 + 123, music(44100));
+        let full = load_full(&p, 12000).expect("full");
+        let want = center_crop(&full.samples, 349440);
+        let c = load_center(&p, 12000, 349440).expect("center");
+        assert_eq!(c.samples.len(), 349440);
+        let d = max_abs_diff(&c.samples, &want);
+        println!(
+            "wav 3 min: center vs full-crop max diff {d:e}; full decode {:?} resample {:?}; center decode {:?} resample {:?}",
+            full.decode_time, full.resample_time, c.decode_time, c.resample_time
+        );
+        assert!(d < 1e-3, "max diff {d}");
+        assert!((c.duration_s.unwrap_or(0.0) - full.duration_s.unwrap_or(0.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn center_matches_full_then_crop_compressed() {
+        if !ffmpeg() {
+            eprintln!("ffmpeg not found: skipping compressed-format crop test");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("src.wav");
+        write_wav(&wav, 44100, 2, 44100 * 100 + 777, music(44100));
+        let cases: &[(&str, &[&str])] = &[
+            ("mp3", &["-c:a", "libmp3lame", "-b:a", "192k"]),
+            (
+                "cbr_nolame.mp3",
+                &["-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0"],
+            ),
+            ("flac", &[]),
+            ("ogg", &["-c:a", "libvorbis", "-q:a", "5"]),
+            ("m4a", &["-c:a", "aac", "-b:a", "160k"]),
+            ("aiff", &[]),
+        ];
+        for (ext, args) in cases {
+            let p = dir.path().join(format!("x.{ext}"));
+            if !ffmpeg_convert(&wav, &p, args) {
+                eprintln!("ffmpeg could not make {ext}; skipping it");
+                continue;
+            }
+            let full = load_full(&p, 12000).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            let want = center_crop(&full.samples, 349440);
+            let c = load_center(&p, 12000, 349440).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            let d = max_abs_diff(&c.samples, &want);
+            println!(
+                "{ext}: center vs full-crop max diff {d:e}; duration full {:?} center {:?}; decode full {:?} center {:?}",
+                full.duration_s, c.duration_s, full.decode_time, c.decode_time
+            );
+            assert!(d < 1e-3, "{ext}: max diff {d}");
+        }
+    }
+
+    #[test]
+    fn short_file_is_zero_padded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("short.wav");
+        write_wav(&p, 22050, 1, 22050 * 3, sine(440.0, 22050, 0.3));
+        let c = load_center(&p, 12000, 349440).expect("center");
+        assert_eq!(c.samples.len(), 349440);
+        assert!(c.samples[..36000].iter().any(|&v| v.abs() > 0.2));
+        assert!(c.samples[36000..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn six_channels_48k() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("six.wav");
+        // Channel c carries 0.1*(c+1) DC-free tone; the mean is a 0.35-amplitude tone.
+        write_wav(&p, 48000, 6, 48000 * 2, |i, c| {
+            0.1 * (c + 1) as f64 * (2.0 * PI * 500.0 * i as f64 / 48000.0).sin()
+        });
+        let a = load_full(&p, 12000).expect("6ch");
+        assert_eq!(
+            (a.channels, a.source_rate_hz, a.samples.len()),
+            (6, 48000, 24000)
+        );
+        let peak = a.samples[2000..22000]
+            .iter()
+            .fold(0.0f32, |m, &v| m.max(v.abs()));
+        assert!((peak - 0.35).abs() < 0.01, "peak {peak}");
+    }
+
+    #[test]
+    fn low_and_high_rates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for rate in [8000u32, 96000] {
+            let p = dir.path().join(format!("r{rate}.wav"));
+            write_wav(&p, rate, 1, rate as usize * 4, sine(700.0, rate, 0.5));
+            let a = load_full(&p, 12000).expect("decode");
+            assert_eq!(a.samples.len(), 48000, "{rate}");
+            let want: Vec<f64> = (0..48000)
+                .map(|k| 0.5 * (2.0 * PI * 700.0 * k as f64 / 12000.0).sin())
+                .collect();
+            let c = corr(&a.samples[2000..46000], &want[2000..46000]);
+            assert!(c > 0.999, "{rate}: corr {c}");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.mp3");
+        std::fs::write(&empty, b"").expect("write");
+        let e = load_full(&empty, 12000).expect_err("empty");
+        assert!(matches!(e, AudioError::EmptyFile), "{e}");
+        assert_eq!(e.to_string(), "file is empty");
+
+        let mut state = 12345u64;
+        let junk: Vec<u8> = (0..200_000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (state >> 56) as u8
+            })
+            .collect();
+        let flac = dir.path().join("junk.flac");
+        std::fs::write(&flac, &junk).expect("write");
+        let r = load_center(&flac, 12000, 349440);
+        println!(
+            "random .flac: {:?}",
+            r.as_ref().err().map(|e| e.to_string())
+        );
+        assert!(r.is_err());
+
+        let ogg = dir.path().join("text.ogg");
+        std::fs::write(&ogg, "this is not audio\n".repeat(100)).expect("write");
+        let r = load_full(&ogg, 12000);
+        println!("text .ogg: {:?}", r.as_ref().err().map(|e| e.to_string()));
+        assert!(r.is_err());
+
+        let missing = dir.path().join("missing.wav");
+        assert!(matches!(
+            load_full(&missing, 12000),
+            Err(AudioError::Io { .. })
+        ));
+
+        // A WAV header claiming far more data than present, and an absurd rate.
+        let liar = dir.path().join("liar.wav");
+        write_wav(&liar, 44100, 2, 1000, sine(440.0, 44100, 0.5));
+        let mut b = std::fs::read(&liar).expect("read");
+        b[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        b[40..44].copy_from_slice(&(u32::MAX - 64).to_le_bytes());
+        std::fs::write(&liar, &b).expect("write");
+        let r = load_center(&liar, 12000, 349440);
+        println!(
+            "lying wav: {:?}",
+            r.as_ref()
+                .map(|a| a.samples.len())
+                .map_err(|e| e.to_string())
+        );
+        if let Ok(a) = r {
+            assert_eq!(a.samples.len(), 349440);
+        }
+        let r = load_full(&liar, 12000);
+        println!(
+            "lying wav, full: {:?}",
+            r.as_ref()
+                .map(|a| a.samples.len())
+                .map_err(|e| e.to_string())
+        );
+        // Truncated header.
+        let trunc = dir.path().join("trunc.wav");
+        std::fs::write(&trunc, &b[..30]).expect("write");
+        assert!(load_full(&trunc, 12000).is_err());
+    }
+
+    #[test]
+    fn truncated_mp3_decodes_what_is_there() {
+        if !ffmpeg() {
+            eprintln!("ffmpeg not found: skipping truncated mp3 test");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("src.wav");
+        write_wav(&wav, 44100, 2, 44100 * 60, music(44100));
+        let mp3 = dir.path().join("x.mp3");
+        assert!(ffmpeg_convert(
+            &wav,
+            &mp3,
+            &["-c:a", "libmp3lame", "-b:a", "128k"]
+        ));
+        let b = std::fs::read(&mp3).expect("read");
+        let cut = dir.path().join("cut.mp3");
+        std::fs::write(&cut, &b[..b.len() / 3 + 17]).expect("write");
+        let a = load_full(&cut, 12000).expect("truncated mp3 should decode its first third");
+        let secs = a.samples.len() as f64 / 12000.0;
+        println!("truncated mp3: {secs:.2} s decoded");
+        assert!((15.0..25.0).contains(&secs), "{secs}");
+        let c = load_center(&cut, 12000, 349440).expect("center of truncated mp3");
+        assert_eq!(c.samples.len(), 349440);
+        // Garbage in the middle: packets are skipped, not fatal.
+        let mut g = b.clone();
+        let mid = g.len() / 2;
+        let mut s = 99u64;
+        for x in &mut g[mid..mid + 20000] {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(7);
+            *x = (s >> 56) as u8;
+        }
+        let gp = dir.path().join("garbage.mp3");
+        std::fs::write(&gp, &g).expect("write");
+        let a = load_full(&gp, 12000).expect("mp3 with a garbage patch");
+        println!(
+            "mp3 with garbage patch: {:.2} s decoded",
+            a.samples.len() as f64 / 12000.0
+        );
+        assert!(a.samples.len() > 12000 * 50);
+    }
+
+    /// Timing on the shared upstream mp3s and a 4-minute mp3 (run with --nocapture to see).
+    #[test]
+    fn timing_report() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/choi2016/audio");
+        let mp3 = dir.join("bensound-actionable.mp3");
+        if !mp3.exists() {
+            eprintln!("{} missing: skipping timing", mp3.display());
+            return;
+        }
+        let report = |p: &Path, label: &str| {
+            let _ = load_full(p, 12000); // warm the page cache
+            let f = load_full(p, 12000).expect("full");
+            let c = load_center(p, 12000, 349440).expect("center");
+            println!(
+                "{label}: load_full decode {:?} resample {:?} ({} samples, {:.2} s) | load_center decode {:?} resample {:?}",
+                f.decode_time,
+                f.resample_time,
+                f.samples.len(),
+                f.duration_s.unwrap_or(0.0),
+                c.decode_time,
+                c.resample_time
+            );
+            let d = max_abs_diff(&c.samples, &center_crop(&f.samples, 349440));
+            println!("{label}: center vs full-crop max diff {d:e}");
+        };
+        report(&mp3, "bensound-actionable.mp3 (31 s)");
+        if !ffmpeg() {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let list = tmp.path().join("list.txt");
+        let mut s = String::new();
+        for _ in 0..2 {
+            for name in ["actionable", "cute", "dubstep", "thejazzpiano"] {
+                s.push_str(&format!(
+                    "file '{}'\n",
+                    dir.join(format!("bensound-{name}.mp3")).display()
+                ));
+            }
+        }
+        std::fs::write(&list, s).expect("write list");
+        let long = tmp.path().join("long.mp3");
+        let ok = Command::new("ffmpeg")
+            .args([
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+            ])
+            .arg(&list)
+            .args(["-c:a", "libmp3lame", "-b:a", "192k"])
+            .arg(&long)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            report(&long, "4-min mp3 (re-encoded concat of the 4 tracks x2)");
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! Log-mel front end: a bit-for-bit-minded port of librosa's `melspectrogram` + `power_to_db`.
+//!
+//! The Choi 2016 models were trained on librosa output, so every detail that moves a value by
+//! more than a few hundredths of a dB is kept: periodic Hann window, centred frames with
+//! *reflect* padding (checked against the upstream .npy files, see below),
+//! Slaney mel scale with Slaney area normalisation, the extra squaring of the mel power, and
+//! `top_db` clipping relative to the maximum of the whole window.
+//!
+//! Pad-mode finding (checked once with librosa 0.11 in the project venv, on librosa's own decode
+//! of the four upstream mp3s, best-aligned to the upstream .npy): with `pad_mode="reflect"` the
+//! first and last frames differ from the upstream .npy by a median 0.12–0.21 dB (interior
+//! frames: 0.03 dB, the residue of different mp3 decoders); with librosa 0.11's default
+//! `pad_mode="constant"` they differ by 4–5.7 dB. So the upstream pipeline reflected, and so
+//! do we (tools/reference_mel.py passes `pad_mode="reflect"` explicitly for the same reason).
+
+use std::sync::Arc;
+
+use ndarray::Array2;
+use rustfft::num_complex::Complex32;
+use rustfft::{Fft, FftPlanner};
+
+fn one() -> f32 {
+    1.0
+}
+
+fn default_amin() -> f32 {
+    1e-10
+}
+
+/// How mel power is turned into the network's input scale.
+#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogScale {
+    /// `10 * log10(max(amin, S))`, clipped to `top_db` below the window's maximum (librosa
+    /// `power_to_db` with ref 1.0).
+    Db,
+    /// `log10(1 + 10000 * S)` (musicnn); `amin` and `top_db` are ignored.
+    #[serde(rename = "log10_1p")]
+    Log10OnePlus,
+}
+
+/// Front-end settings, parsed from the `[frontend]` table of a model manifest.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
+pub struct FrontendParams {
+    /// Rate the audio must be resampled to before the STFT.
+    pub sample_rate_hz: u32,
+    /// STFT size (and window length).
+    pub n_fft: usize,
+    /// STFT hop.
+    pub hop_samples: usize,
+    /// Number of mel bands.
+    pub n_mels: usize,
+    /// Lowest mel edge.
+    #[serde(default)]
+    pub fmin_hz: f32,
+    /// Highest mel edge.
+    pub fmax_hz: f32,
+    /// Mel power is raised to this (2.0 for the Choi models, which squared it once more).
+    #[serde(default = "one")]
+    pub mel_exponent: f32,
+    /// Log compression.
+    pub scale: LogScale,
+    /// Floor before the log (dB scale).
+    #[serde(default = "default_amin")]
+    pub amin: f32,
+    /// Dynamic range kept below the maximum (dB scale); `None` keeps everything.
+    pub top_db: Option<f32>,
+    /// Samples per analysis window (349 440 = 29.12 s at 12 kHz for the Choi models).
+    pub window_samples: usize,
+    /// Frames per analysis window (1 + window_samples / hop_samples).
+    pub frames_per_window: usize,
+}
+
+/// One mel band as a contiguous run of non-zero weights over FFT bins.
+#[derive(Debug, Clone)]
+struct MelBand {
+    first_bin: usize,
+    weights: Vec<f32>,
+}
+
+/// Precomputed STFT + mel machinery; cheap to clone (the FFT plan is shared), `Send + Sync`.
+#[derive(Clone)]
+pub struct MelFrontend {
+    params: FrontendParams,
+    /// Periodic Hann window of length n_fft (scipy `get_window('hann', n, fftbins=True)`).
+    window: Vec<f32>,
+    /// Twiddles for the real-FFT post-processing: exp(-2πik/n_fft), k = 0..n_fft/2.
+    twiddles: Vec<Complex32>,
+    /// Half-size complex FFT: a real FFT of size n_fft is done as a complex FFT of n_fft/2.
+    fft: Arc<dyn Fft<f32>>,
+    bands: Vec<MelBand>,
+}
+
+impl std::fmt::Debug for MelFrontend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MelFrontend")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Frames processed per batched FFT call: big enough to amortise call overhead, small enough
+/// to stay in L1/L2.
+const BATCH_FRAMES: usize = 32;
+
+impl MelFrontend {
+    /// Precompute window, mel filterbank and FFT plan for these settings.
+    ///
+    /// Panics only on nonsensical manifests (odd or zero `n_fft`, zero hop), which the
+    /// manifest loader should reject first.
+    pub fn new(params: &FrontendParams) -> Self {
+        let n_fft = params.n_fft;
+        assert!(
+            n_fft >= 2 && n_fft.is_multiple_of(2),
+            "n_fft must be even and >= 2, got {n_fft}"
+        );
+        assert!(params.hop_samples > 0, "hop_samples must be > 0");
+        let window = (0..n_fft)
+            .map(|n| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / n_fft as f64).cos()) as f32
+            })
+            .collect();
+        let half = n_fft / 2;
+        let twiddles = (0..=half)
+            .map(|k| {
+                let a = -2.0 * std::f64::consts::PI * k as f64 / n_fft as f64;
+                Complex32::new(a.cos() as f32, a.sin() as f32)
+            })
+            .collect();
+        let fft = FftPlanner::<f32>::new().plan_fft_forward(half);
+        let weights = mel_filterbank(
+            params.sample_rate_hz as f64,
+            n_fft,
+            params.n_mels,
+            params.fmin_hz as f64,
+            params.fmax_hz as f64,
+        );
+        let bands = weights
+            .iter()
+            .map(|row| {
+                let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
+                MelBand {
+                    first_bin: first,
+                    weights: row[first..last].to_vec(),
+                }
+            })
+            .collect();
+        MelFrontend {
+            params: params.clone(),
+            window,
+            twiddles,
+            fft,
+            bands,
+        }
+    }
+
+    /// The settings this front end was built from.
+    pub fn params(&self) -> &FrontendParams {
+        &self.params
+    }
+
+    /// Frames produced for `len` samples: `1 + len / hop` (centred STFT).
+    pub fn frames_for(&self, len: usize) -> usize {
+        1 + len / self.params.hop_samples
+    }
+
+    /// Log-mel of exactly these samples (already at `sample_rate_hz`): `[n_mels, 1 + len/hop]`.
+    pub fn log_mel(&self, samples: &[f32]) -> Array2<f32> {
+        let mut mel = self.mel_power(samples);
+        self.compress(&mut mel);
+        mel
+    }
+
+    /// Mel power spectrogram `[n_mels, frames]`, before `mel_exponent` and log compression.
+    fn mel_power(&self, samples: &[f32]) -> Array2<f32> {
+        let n_fft = self.params.n_fft;
+        let hop = self.params.hop_samples;
+        let half = n_fft / 2;
+        let frames = self.frames_for(samples.len());
+        let n_mels = self.bands.len();
+        let mut out = Array2::<f32>::zeros((n_mels, frames));
+        let out_slice = out.as_slice_mut().expect("fresh array is contiguous");
+
+        let mut buf = vec![Complex32::new(0.0, 0.0); half * BATCH_FRAMES.min(frames)];
+        let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
+        let mut power = vec![0.0f32; half + 1];
+        let mut frame_buf = vec![0.0f32; n_fft];
+
+        let mut t0 = 0;
+        while t0 < frames {
+            let nb = BATCH_FRAMES.min(frames - t0);
+            let batch = &mut buf[..half * nb];
+            for b in 0..nb {
+                let start = (t0 + b) as isize * hop as isize - half as isize;
+                let src = frame_samples(samples, start, n_fft, &mut frame_buf);
+                let dst = &mut batch[b * half..(b + 1) * half];
+                // Pack even/odd samples as real/imaginary parts: the half-size complex FFT of
+                // this sequence gives the full real FFT after one post-processing pass.
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = Complex32::new(
+                        src[2 * j] * self.window[2 * j],
+                        src[2 * j + 1] * self.window[2 * j + 1],
+                    );
+                }
+            }
+            self.fft.process_with_scratch(batch, &mut scratch);
+            for b in 0..nb {
+                let z = &batch[b * half..(b + 1) * half];
+                real_fft_power(z, &self.twiddles, &mut power);
+                let t = t0 + b;
+                for (m, band) in self.bands.iter().enumerate() {
+                    let p = &power[band.first_bin..band.first_bin + band.weights.len()];
+                    let acc: f32 = p.iter().zip(&band.weights).map(|(a, w)| a * w).sum();
+                    out_slice[m * frames + t] = acc;
+                }
+            }
+            t0 += nb;
+        }
+        out
+    }
+
+    /// Applies `mel_exponent` and the log scale in place.
+    fn compress(&self, mel: &mut Array2<f32>) {
+        let e = self.params.mel_exponent;
+        match self.params.scale {
+            LogScale::Db => {
+                let amin = self.params.amin;
+                // Work in dB of the un-exponentiated power and multiply: 10*log10(S^e) =
+                // e*10*log10(S) avoids f32 underflow/overflow of S^e. The amin floor applies to
+                // S^e as in librosa, i.e. to S at amin^(1/e).
+                let floor_db = 10.0 * amin.max(f32::MIN_POSITIVE).log10();
+                let mut max_db = f32::NEG_INFINITY;
+                mel.mapv_inplace(|s| {
+                    let db = if s > 0.0 {
+                        e * 10.0 * s.log10()
+                    } else {
+                        floor_db
+                    };
+                    let db = db.max(floor_db);
+                    max_db = max_db.max(db);
+                    db
+                });
+                if let Some(top) = self.params.top_db {
+                    let lo = max_db - top;
+                    mel.mapv_inplace(|v| v.max(lo));
+                }
+            }
+            LogScale::Log10OnePlus => {
+                mel.mapv_inplace(|s| {
+                    let s = if e == 1.0 { s } else { s.max(0.0).powf(e) };
+                    (1.0 + 10000.0 * s).log10()
+                });
+            }
+        }
+    }
+}
+
+/// The `n_fft` samples of frame starting at `start` (may be negative) of the reflect-padded
+/// signal; borrows `samples` directly when the frame lies inside it.
+fn frame_samples<'a>(
+    samples: &'a [f32],
+    start: isize,
+    n_fft: usize,
+    tmp: &'a mut [f32],
+) -> &'a [f32] {
+    let len = samples.len() as isize;
+    if start >= 0 && start + n_fft as isize <= len {
+        return &samples[start as usize..start as usize + n_fft];
+    }
+    for (j, t) in tmp.iter_mut().enumerate() {
+        *t = reflect_at(samples, start + j as isize);
+    }
+    tmp
+}
+
+/// numpy `pad(mode="reflect")` semantics (edge sample not repeated), periodic for long pads.
+fn reflect_at(samples: &[f32], i: isize) -> f32 {
+    let n = samples.len() as isize;
+    match n {
+        0 => 0.0,
+        1 => samples[0],
+        _ => {
+            let period = 2 * (n - 1);
+            let mut k = i.rem_euclid(period);
+            if k >= n {
+                k = period - k;
+            }
+            samples[k as usize]
+        }
+    }
+}
+
+/// |X[k]|², k = 0..=N/2, of the real N-point signal whose even/odd samples were packed into
+/// `z` (N/2 complex points) and transformed.
+fn real_fft_power(z: &[Complex32], tw: &[Complex32], power: &mut [f32]) {
+    let half = z.len();
+    // k = 0 and k = N/2 come from Z[0] alone.
+    let z0 = z[0];
+    power[0] = (z0.re + z0.im) * (z0.re + z0.im);
+    power[half] = (z0.re - z0.im) * (z0.re - z0.im);
+    for k in 1..half {
+        let a = z[k];
+        let b = z[half - k].conj();
+        let even = (a + b) * 0.5; // FFT of even samples
+        let odd = (a - b) * Complex32::new(0.0, -0.5); // FFT of odd samples
+        let x = even + tw[k] * odd;
+        power[k] = x.norm_sqr();
+    }
+}
+
+fn hz_to_mel_slaney(hz: f64) -> f64 {
+    const F_SP: f64 = 200.0 / 3.0;
+    const MIN_LOG_HZ: f64 = 1000.0;
+    const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
+    let logstep = 6.4f64.ln() / 27.0;
+    if hz >= MIN_LOG_HZ {
+        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / logstep
+    } else {
+        hz / F_SP
+    }
+}
+
+fn mel_to_hz_slaney(mel: f64) -> f64 {
+    const F_SP: f64 = 200.0 / 3.0;
+    const MIN_LOG_HZ: f64 = 1000.0;
+    const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
+    let logstep = 6.4f64.ln() / 27.0;
+    if mel >= MIN_LOG_MEL {
+        MIN_LOG_HZ * (logstep * (mel - MIN_LOG_MEL)).exp()
+    } else {
+        F_SP * mel
+    }
+}
+
+/// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'), computed in
+/// f64 and rounded to f32 like librosa's default dtype. Rows are bands, columns FFT bins.
+fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Vec<Vec<f32>> {
+    let n_bins = n_fft / 2 + 1;
+    let fft_freqs: Vec<f64> = (0..n_bins)
+        .map(|k| k as f64 * (sr / 2.0) / (n_bins - 1).max(1) as f64)
+        .collect();
+    let (mmin, mmax) = (hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax));
+    let mel_f: Vec<f64> = (0..n_mels + 2)
+        .map(|i| mel_to_hz_slaney(mmin + (mmax - mmin) * i as f64 / (n_mels + 1) as f64))
+        .collect();
+    (0..n_mels)
+        .map(|i| {
+            let (lo, mid, hi) = (mel_f[i], mel_f[i + 1], mel_f[i + 2]);
+            let enorm = 2.0 / (hi - lo);
+            fft_freqs
+                .iter()
+                .map(|&f| {
+                    let lower = (f - lo) / (mid - lo);
+                    let upper = (hi - f) / (hi - mid);
+                    (0.0f64.max(lower.min(upper)) * enorm) as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::time::Instant;
+
+    fn choi_params() -> FrontendParams {
+        FrontendParams {
+            sample_rate_hz: 12000,
+            n_fft: 512,
+            hop_samples: 256,
+            n_mels: 96,
+            fmin_hz: 0.0,
+            fmax_hz: 6000.0,
+            mel_exponent: 2.0,
+            scale: LogScale::Db,
+            amin: 1e-10,
+            top_db: Some(80.0),
+            window_samples: 349440,
+            frames_per_window: 1366,
+        }
+    }
+
+    #[test]
+    fn mel_filterbank_matches_librosa() {
+        // Provenance: librosa 0.11.0 (project .venv),
+        // librosa.filters.mel(sr=12000, n_fft=512, n_mels=96, fmin=0.0, fmax=6000)[band, bin].
+        let expected = [
+            (0, 1, 0.02942878007888794),
+            (0, 2, 0.012012121267616749),
+            (10, 13, 0.02822573110461235),
+            (10, 14, 0.013215170241892338),
+            (40, 50, 0.025800973176956177),
+            (60, 90, 0.015020878985524178),
+            (95, 250, 0.004816739819943905),
+            (95, 255, 0.0008027899893932045),
+        ];
+        let fb = mel_filterbank(12000.0, 512, 96, 0.0, 6000.0);
+        for (m, k, want) in expected {
+            let got = fb[m][k] as f64;
+            assert!(
+                (got - want).abs() <= 1e-7 * want.abs().max(1e-3),
+                "mel[{m}][{k}] = {got}, librosa {want}"
+            );
+        }
+        // Also librosa: M.sum() == 4.0935516357421875, and these are the non-zero ranges.
+        let total: f64 = fb.iter().flatten().map(|&w| w as f64).sum();
+        assert!((total - 4.0935516357421875).abs() < 1e-5, "sum {total}");
+        let fe = MelFrontend::new(&choi_params());
+        let range = |m: usize| {
+            (
+                fe.bands[m].first_bin,
+                fe.bands[m].first_bin + fe.bands[m].weights.len() - 1,
+            )
+        };
+        assert_eq!(range(0), (1, 2));
+        assert_eq!(range(10), (13, 14));
+        assert_eq!(range(40), (49, 51));
+        assert_eq!(range(95), (242, 255));
+    }
+
+    #[test]
+    fn params_parse_from_manifest_toml() {
+        let p: FrontendParams = toml::from_str(
+            "sample_rate_hz = 12000\nn_fft = 512\nhop_samples = 256\nn_mels = 96\n\
+             fmax_hz = 6000.0\nmel_exponent = 2.0\nscale = \"db\"\ntop_db = 80.0\n\
+             window_samples = 349440\nframes_per_window = 1366\n",
+        )
+        .expect("parse");
+        assert_eq!(p, choi_params());
+        let q: FrontendParams = toml::from_str(
+            "sample_rate_hz = 16000\nn_fft = 512\nhop_samples = 256\nn_mels = 96\n\
+             fmax_hz = 8000.0\nscale = \"log10_1p\"\n\
+             window_samples = 48000\nframes_per_window = 188\n",
+        )
+        .expect("parse");
+        assert_eq!(
+            (q.scale, q.mel_exponent, q.amin, q.top_db),
+            (LogScale::Log10OnePlus, 1.0, 1e-10, None)
+        );
+    }
+
+    #[test]
+    fn real_fft_matches_complex_fft() {
+        let n = 512;
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let mut full: Vec<Complex32> = x.iter().map(|&v| Complex32::new(v, 0.0)).collect();
+        FftPlanner::<f32>::new()
+            .plan_fft_forward(n)
+            .process(&mut full);
+        let fe = MelFrontend::new(&choi_params());
+        let mut z: Vec<Complex32> = (0..n / 2)
+            .map(|j| Complex32::new(x[2 * j], x[2 * j + 1]))
+            .collect();
+        fe.fft.process(&mut z);
+        let mut p = vec![0.0; n / 2 + 1];
+        real_fft_power(&z, &fe.twiddles, &mut p);
+        for k in 0..=n / 2 {
+            let want = full[k].norm_sqr();
+            assert!(
+                (p[k] - want).abs() <= 1e-3 * want.max(1.0),
+                "bin {k}: {} vs {want}",
+                p[k]
+            );
+        }
+    }
+
+    #[test]
+    fn reflect_padding_is_numpy_reflect() {
+        let s = [1.0, 2.0, 3.0, 4.0];
+        let got: Vec<f32> = (-5..9).map(|i| reflect_at(&s, i)).collect();
+        // np.pad([1,2,3,4], 5, mode='reflect')[0:14]
+        assert_eq!(
+            got,
+            vec![
+                2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 2.0, 3.0
+            ]
+        );
+    }
+
+    #[test]
+    fn shapes_and_edge_cases() {
+        let fe = MelFrontend::new(&choi_params());
+        assert_eq!(fe.log_mel(&vec![0.0; 349440]).dim(), (96, 1366));
+        assert_eq!(fe.log_mel(&[]).dim(), (96, 1));
+        assert_eq!(fe.log_mel(&[0.5; 100]).dim(), (96, 1));
+        // Silence: everything at the floor, no NaN.
+        let m = fe.log_mel(&vec![0.0; 5000]);
+        assert!(
+            m.iter().all(|&v| v == -100.0),
+            "silence gives {:?}",
+            m.iter().next()
+        );
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<MelFrontend>();
+    }
+
+    /// Deterministic test PCM: chirp + tones + LCG noise, with a quiet passage and a silent gap.
+    fn test_signal(n: usize, sr: f32) -> Vec<f32> {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut noise = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let dur = n as f32 / sr;
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / sr;
+                // Chirp 50 Hz -> 5900 Hz over the whole signal.
+                let f0 = 50.0f32;
+                let k = (5900.0 - f0) / dur;
+                let phase = 2.0 * std::f32::consts::PI * (f0 * t + 0.5 * k * t * t);
+                let mut v = 0.3 * phase.sin()
+                    + 0.2 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
+                    + 0.05 * noise();
+                if (10.0..12.0).contains(&t) {
+                    v *= 0.001; // quiet passage: exercises the top_db clip
+                }
+                if (20.0..20.5).contains(&t) {
+                    v = 0.0;
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn python() -> PathBuf {
+        if let Some(p) = std::env::var_os("MELOTAG_PYTHON") {
+            return PathBuf::from(p);
+        }
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+    }
+
+    fn librosa_reference(samples: &[f32], dir: &std::path::Path) -> Array2<f32> {
+        let py = python();
+        assert!(
+            py.exists(),
+            "Python with librosa not found at {} — run `make setup` (or set MELOTAG_PYTHON)",
+            py.display()
+        );
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/reference_mel.py");
+        assert!(script.exists(), "{} is missing", script.display());
+        let inp = dir.join("in.f32");
+        let outp = dir.join("out.npy");
+        let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&inp, bytes).expect("write temp pcm");
+        let out = Command::new(&py)
+            .arg(&script)
+            .arg(&inp)
+            .arg(&outp)
+            .args(["--sr", "12000"])
+            .output()
+            .expect("run reference_mel.py");
+        assert!(
+            out.status.success(),
+            "reference_mel.py failed (run `make setup`?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ndarray_npy::read_npy(&outp).expect("read reference npy")
+    }
+
+    fn compare(ours: &Array2<f32>, theirs: &Array2<f32>, what: &str) {
+        assert_eq!(ours.dim(), theirs.dim(), "{what}: shape");
+        let mut d: Vec<f32> = ours
+            .iter()
+            .zip(theirs)
+            .map(|(a, b)| (a - b).abs())
+            .collect();
+        d.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
+        let (med, p99, max) = (q(0.5), q(0.99), q(1.0));
+        println!("{what}: |ours - librosa| dB median {med:.5} p99 {p99:.5} max {max:.5}");
+        assert!(med <= 0.01, "{what}: median |diff| {med} dB > 0.01");
+        assert!(p99 <= 0.1, "{what}: p99 |diff| {p99} dB > 0.1");
+    }
+
+    #[test]
+    fn matches_real_librosa() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fe = MelFrontend::new(&choi_params());
+        let y = test_signal(349440, 12000.0);
+        compare(
+            &fe.log_mel(&y),
+            &librosa_reference(&y, dir.path()),
+            "chirp+noise 349440",
+        );
+        // Odd length and a short clip exercise the reflect-padded edges.
+        let short = test_signal(12345, 12000.0);
+        compare(
+            &fe.log_mel(&short),
+            &librosa_reference(&short, dir.path()),
+            "chirp+noise 12345",
+        );
+    }
+
+    #[test]
+    fn timing_per_window() {
+        let fe = MelFrontend::new(&choi_params());
+        let y = test_signal(349440, 12000.0);
+        let _ = fe.log_mel(&y);
+        let n = 20;
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(fe.log_mel(std::hint::black_box(&y)));
+        }
+        let per = t.elapsed() / n;
+        println!("log_mel per 1366-frame window: {per:?}");
+    }
+}

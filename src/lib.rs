@@ -1,0 +1,22 @@
+//! melotag: listen to a music library and tag it.
+//!
+//! Data flows one way: [`audio`] (decode, resample) → [`features`] (log-mel) → [`model`]
+//! (manifest, ONNX sessions) → [`analysis`] (jobs, workers, events); [`library`] finds files;
+//! [`cli`] is the command line.
+
+pub mod analysis;
+pub mod audio;
+pub mod cli;
+pub mod features;
+pub mod library;
+pub mod model;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static PROCESS_START: OnceLock<Instant> = OnceLock::new();
+
+/// When the process started (first call wins; `main` calls it first thing).
+pub fn process_start() -> Instant {
+    *PROCESS_START.get_or_init(Instant::now)
+}

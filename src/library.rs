@@ -1,0 +1,110 @@
+//! Finding the audio files under the paths a user gives.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+/// File extensions treated as audio when walking a folder (lower case).
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "mp3", "flac", "ogg", "oga", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4", "aac",
+    "alac", "caf", "mka",
+];
+
+/// Whether a path's extension marks it as audio.
+pub fn is_audio_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// What a scan found: audio files in a stable order, and paths that could not be read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Audio files, each once.
+    pub files: Vec<PathBuf>,
+    /// Paths given or met that could not be listed, with a one-line reason.
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// Walks every path: folders recursively (following symlinks, surviving loops), audio
+/// extensions only; a file named directly is always included, whatever its extension.
+pub fn scan(paths: &[PathBuf]) -> Scan {
+    let mut scan = Scan::default();
+    let mut seen = HashSet::new();
+    for root in paths {
+        let meta = match std::fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) => {
+                scan.errors.push((root.clone(), io_reason(&e)));
+                continue;
+            }
+        };
+        if !meta.is_dir() {
+            if seen.insert(root.clone()) {
+                scan.files.push(root.clone());
+            }
+            continue;
+        }
+        let walker = WalkDir::new(root).follow_links(true).sort_by_file_name();
+        for entry in walker {
+            match entry {
+                Ok(entry) => {
+                    let path = entry.path();
+                    if entry.file_type().is_file() && is_audio_path(path) && seen.insert(path.to_path_buf())
+                    {
+                        scan.files.push(path.to_path_buf());
+                    }
+                }
+                Err(e) if e.loop_ancestor().is_some() => {
+                    // A symlink loop: the files are already reached through the ancestor.
+                    tracing::debug!("skipping symlink loop: {e}");
+                }
+                Err(e) => {
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    let reason = e.io_error().map(io_reason).unwrap_or_else(|| e.to_string());
+                    scan.errors.push((path, reason));
+                }
+            }
+        }
+    }
+    scan
+}
+
+/// A short reason for an I/O error, without the OS error number.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_extensions_are_case_insensitive() {
+        assert!(is_audio_path(Path::new("a/B.MP3")));
+        assert!(is_audio_path(Path::new("x.flac")));
+        assert!(!is_audio_path(Path::new("cover.jpg")));
+        assert!(!is_audio_path(Path::new("noext")));
+    }
+
+    #[test]
+    fn scan_walks_folders_survives_loops_and_reports_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("b.mp3"), b"x").unwrap();
+        std::fs::write(dir.path().join("a.FLAC"), b"x").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path(), sub.join("loop")).unwrap();
+        let missing = dir.path().join("missing");
+        let s = scan(&[dir.path().to_path_buf(), missing.clone()]);
+        let names: Vec<_> = s.files.iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+        assert_eq!(names, vec![PathBuf::from("a.FLAC"), PathBuf::from("sub/b.mp3")]);
+        assert_eq!(s.errors, vec![(missing, "no such file or folder".to_string())]);
+    }
+}

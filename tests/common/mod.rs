@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests: the real binary, temp folders, generated audio.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The folder with the upstream data (`../shared` beside the repository, or MELOTAG_SHARED).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("MELOTAG_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// One of the upstream sample tracks, e.g. `bensound-cute`, with the given extension.
+pub fn upstream_audio(stem: &str, ext: &str) -> PathBuf {
+    let p = shared_dir().join("upstream/choi2016/audio").join(format!("{stem}.{ext}"));
+    assert!(p.is_file(), "missing {}: the tests need ../shared beside the repository", p.display());
+    p
+}
+
+/// Runs the real melotag binary with `args`.
+pub fn melotag(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_melotag"))
+        .args(args)
+        .env_remove("MELOTAG_LOG")
+        .output()
+        .expect("running melotag")
+}
+
+/// Like [`melotag`] with string arguments.
+pub fn melotag_str(args: &[&str]) -> Output {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    melotag(&args)
+}
+
+/// Writes a 16-bit PCM WAV file of `channels` interleaved channels.
+pub fn write_wav(path: &Path, sample_rate_hz: u32, channels: u16, frames: &[Vec<f32>]) {
+    let n = frames.len() as u32;
+    let data_len = n * channels as u32 * 2;
+    let mut b = Vec::with_capacity(44 + data_len as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&sample_rate_hz.to_le_bytes());
+    b.extend_from_slice(&(sample_rate_hz * channels as u32 * 2).to_le_bytes());
+    b.extend_from_slice(&(channels * 2).to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for frame in frames {
+        for &s in frame {
+            b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+        }
+    }
+    std::fs::write(path, b).expect("writing wav");
+}
+
+/// A tone-and-noise test signal: `duration_s` seconds, `channels` channels.
+pub fn test_signal(sample_rate_hz: u32, channels: u16, duration_s: f64) -> Vec<Vec<f32>> {
+    let n = (sample_rate_hz as f64 * duration_s) as usize;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / sample_rate_hz as f64;
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let noise = (seed as f64 / u64::MAX as f64 - 0.5) * 0.05;
+            (0..channels)
+                .map(|c| (0.3 * (2.0 * std::f64::consts::PI * (220.0 + 110.0 * c as f64) * t).sin() + noise) as f32)
+                .collect()
+        })
+        .collect()
+}
+
+/// Converts with ffmpeg (installed by `make setup`); panics with a clear message otherwise.
+pub fn ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg not found: run `make setup`");
+    assert!(status.success(), "ffmpeg {args:?} failed");
+}
+
+/// Parses the `--json` report.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("reading json")).expect("parsing json")
+}
+
+/// The 50 tag names in output order.
+pub fn tag_names() -> Vec<String> {
+    std::fs::read_to_string(shared_dir().join("reference/msd50_tags.txt"))
+        .expect("reading msd50_tags.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `melotag tag ARGS...`.
+pub fn melotag_tag(args: &[&std::ffi::OsStr]) -> Output {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["tag".as_ref()];
+    all.extend_from_slice(args);
+    melotag(&all)
+}
