@@ -8,15 +8,18 @@ CARGO       ?= cargo
 PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
+# TensorFlow (musicnn conversion + reference) lives in its own venv, keeping .venv light.
+VENV_MN     := .venv-musicnn
+PY_MN       := $(VENV_MN)/bin/python
 ORT_DIR     := .cache/onnxruntime
 ORT_LIB     := $(ORT_DIR)/libonnxruntime.so
-MODELS      := models/choi2016_crnn.onnx models/choi2016_cnn.onnx
+MODELS      := models/choi2016_crnn.onnx models/choi2016_cnn.onnx models/musicnn_msd.onnx
 SHARED      ?= ../shared
 BIN         := target/release/melotag
 
 .PHONY: setup system-packages run test bench clean-models build
 
-setup: system-packages $(VENV)/.stamp $(ORT_LIB) $(MODELS)
+setup: system-packages $(VENV)/.stamp $(VENV_MN)/.stamp $(ORT_LIB) $(MODELS)
 
 system-packages:
 	@tools/setup-system.sh
@@ -35,9 +38,22 @@ $(ORT_LIB): $(VENV)/.stamp
 models/choi2016_%.onnx: tools/convert_choi2016.py | $(VENV)/.stamp
 	$(PY) tools/convert_choi2016.py --model $* --src $(SHARED)/upstream/choi2016 --out models
 
+# musicnn's metadata pins numpy<1.17 and TF 1.x: install it without dependencies, then what
+# it really needs (TF 2.15 wheels exist for Python 3.9-3.11; Debian 12's python3 is 3.11).
+$(VENV_MN)/.stamp: tools/requirements-musicnn.txt
+	@test -x $(PY_MN) || $(PYTHON) -m venv $(VENV_MN)
+	$(PY_MN) -m pip install --quiet --disable-pip-version-check --no-deps musicnn==0.1.0
+	$(PY_MN) -m pip install --quiet --disable-pip-version-check -r tools/requirements-musicnn.txt
+	@touch $@
+
+models/musicnn_msd.onnx: tools/convert_musicnn.py | $(VENV_MN)/.stamp
+	$(PY_MN) tools/convert_musicnn.py --out models
+
 build: setup
 	$(CARGO) build --release
 
+# `make run` opens the desktop app; `make run ARGS="gui ~/Music"` opens a folder,
+# `make run ARGS="tag ~/Music"` runs the command line.
 run: build
 	$(BIN) $(ARGS)
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::audio::{self, AudioError, LoadedAudio};
-use crate::features::MelFrontend;
+use crate::features::{MelFrontend, Windowing};
 use crate::model::{Manifest, ModelError, Tagger};
 
 /// Which part of a track is analysed.
@@ -123,6 +123,22 @@ pub fn window_starts(n_samples: usize, window: usize) -> Vec<usize> {
     starts
 }
 
+/// First frames of the patches `windowing = "frames"` cuts from a log-mel of `n_frames`
+/// frames: non-overlapping patches of `patch` frames from frame 0; a last partial patch is
+/// dropped (musicnn's extractor). Empty when `n_frames < patch` (see [`pad_to_one_patch`]).
+pub fn patch_starts(n_frames: usize, patch: usize) -> Vec<usize> {
+    (0..n_frames / patch.max(1)).map(|k| k * patch).collect()
+}
+
+/// Zero-pads `samples` at the end to the shortest length whose centred STFT has `patch`
+/// frames (`(patch - 1) * hop` samples), so that a short track still makes one patch.
+pub fn pad_to_one_patch(samples: &mut Vec<f32>, patch: usize, hop: usize) {
+    let min_len = patch.saturating_sub(1) * hop;
+    if samples.len() < min_len {
+        samples.resize(min_len, 0.0);
+    }
+}
+
 /// Copies `window` samples from `start`, zero-padding past the end.
 fn window_at(samples: &[f32], start: usize, window: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; window];
@@ -132,6 +148,10 @@ fn window_at(samples: &[f32], start: usize, window: usize) -> Vec<f32> {
     }
     out
 }
+
+/// Model inputs per ONNX Runtime call: bounds the activations' memory on long tracks in full
+/// mode (musicnn's first layer alone keeps ~9 MB per 3 s patch).
+const MAX_BATCH: usize = 16;
 
 /// Analyses one file with a worker's session and front end.
 pub fn analyze_file(
@@ -145,26 +165,58 @@ pub fn analyze_file(
     let rate = params.sample_rate_hz;
     let window = params.window_samples;
     let audio: LoadedAudio = match mode {
+        // Both windowings analyse the centre `window` samples in centre mode.
         Mode::Center => audio::load_center(path, rate, window)?,
         Mode::Full => audio::load_full(path, rate)?,
     };
     times.decode += audio.decode_time;
     times.resample += audio.resample_time;
 
-    let starts = match mode {
-        Mode::Center => vec![0],
-        Mode::Full => window_starts(audio.samples.len(), window),
-    };
+    // Model inputs are `[n_mels, frames_per_window]` spans of the mels: (mel, first frame).
+    // `starts` are the inputs' starts in samples at the model rate (the taggram's time axis).
+    // Audio already at the model rate was not resampled (nor is it by the reference pipelines).
+    let resampled = audio.source_rate_hz != rate;
     let t = Instant::now();
-    let mels: Vec<_> = starts
-        .iter()
-        .map(|&s| frontend.log_mel(&window_at(&audio.samples, s, window)))
-        .collect();
+    let (mels, spans, starts): (Vec<_>, Vec<(usize, usize)>, Vec<usize>) = match params.windowing {
+        Windowing::Samples => {
+            let starts = match mode {
+                Mode::Center => vec![0],
+                Mode::Full => window_starts(audio.samples.len(), window),
+            };
+            let mels: Vec<_> = starts
+                .iter()
+                .map(|&s| frontend.log_mel_with(&window_at(&audio.samples, s, window), resampled))
+                .collect();
+            let spans = (0..mels.len()).map(|i| (i, 0)).collect();
+            (mels, spans, starts)
+        }
+        Windowing::Frames => {
+            // Centre mode: the centre `window` samples (zero-padded when shorter), full mode:
+            // the whole track; one mel over it, cut into patches.
+            let mut samples = audio.samples;
+            pad_to_one_patch(&mut samples, params.frames_per_window, params.hop_samples);
+            let mel = frontend.log_mel_with(&samples, resampled);
+            let firsts = patch_starts(mel.ncols(), params.frames_per_window);
+            let spans = firsts.iter().map(|&f| (0, f)).collect();
+            let starts = firsts.iter().map(|&f| f * params.hop_samples).collect();
+            (vec![mel], spans, starts)
+        }
+    };
     times.mel += t.elapsed();
 
     let t = Instant::now();
-    let views: Vec<_> = mels.iter().map(|m| m.view()).collect();
-    let per_window = tagger.predict(&views)?;
+    let views: Vec<_> = match params.windowing {
+        // The whole mel of each window, exactly as before (its width is frames_per_window).
+        Windowing::Samples => mels.iter().map(|m| m.view()).collect(),
+        Windowing::Frames => spans
+            .iter()
+            .map(|&(i, f)| mels[i].slice(ndarray::s![.., f..f + params.frames_per_window]))
+            .collect(),
+    };
+    let mut per_window = Vec::with_capacity(views.len());
+    for chunk in views.chunks(MAX_BATCH) {
+        per_window.extend(tagger.predict(chunk)?);
+    }
     times.inference += t.elapsed();
 
     let n_tags = tagger.manifest().tags.len();
@@ -330,6 +382,33 @@ mod tests {
         // ... a longer one gets an end-aligned window.
         assert_eq!(window_starts(260, w), vec![0, 100, 160]);
         assert_eq!(window_starts(300, w), vec![0, 100, 200]);
+    }
+
+    #[test]
+    fn frame_patches_drop_the_partial_tail() {
+        let p = 187;
+        assert_eq!(patch_starts(186, p), Vec::<usize>::new());
+        assert_eq!(patch_starts(187, p), vec![0]);
+        assert_eq!(patch_starts(373, p), vec![0]);
+        assert_eq!(patch_starts(374, p), vec![0, 187]);
+        // A 32.05 s track at 16 kHz (bensound-thejazzpiano): 2004 frames -> 10 patches, like
+        // musicnn's extractor.
+        assert_eq!(patch_starts(1 + 512836 / 256, p).len(), 10);
+        // The centre span of models/musicnn_msd.toml: 10 patches exactly.
+        assert_eq!(patch_starts(1 + 478720 / 256, p), (0..10).map(|k| k * p).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn short_audio_is_padded_to_one_patch() {
+        let (p, hop) = (187, 256);
+        let mut short = vec![0.5f32; 1000];
+        pad_to_one_patch(&mut short, p, hop);
+        assert_eq!(short.len(), 186 * 256);
+        assert_eq!(1 + short.len() / hop, p, "exactly one patch of frames");
+        assert!(short[..1000].iter().all(|&v| v == 0.5) && short[1000..].iter().all(|&v| v == 0.0));
+        let mut long = vec![0.5f32; 60000];
+        pad_to_one_patch(&mut long, p, hop);
+        assert_eq!(long.len(), 60000, "long enough audio is left alone");
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! they are placed by packet timestamp (`pts + trim_start`, relative to the track start), so
 //! that a seek lands on exactly the same sample grid as a full decode; tests check the two agree
 //! for wav, flac, mp3, ogg/vorbis and m4a/aac.
+//!
+//! Gapless MP4: symphonia 0.6.1 neither applies an MP4 edit list nor iTunSMPB, so AAC comes out
+//! with the encoder priming in front; the `mp4` module reads them and `Source::decode` drops the
+//! samples outside the playable span by timestamp, which works the same after a seek.
+
+mod mp4;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -37,7 +43,7 @@ const MAX_PREALLOC: usize = 48_000 * 600;
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read the file: {}", crate::library::io_reason(source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -102,6 +108,9 @@ struct Source {
     /// Container's frame count may differ from the decoded length (mp3 without LAME tag,
     /// ADTS, Matroska, MP4).
     frames_estimated: bool,
+    /// Playable span `[start, end)` in raw timestamps (= samples) when the container says
+    /// (MP4 edit list or iTunSMPB); samples outside it are dropped.
+    playable: Option<(i64, Option<i64>)>,
 }
 
 fn open(path: &Path) -> Result<Source, AudioError> {
@@ -150,7 +159,7 @@ fn open(path: &Path) -> Result<Source, AudioError> {
         "aac" | "matroska" | "mkv" => true,
         _ => false,
     };
-    let src = Source {
+    let mut src = Source {
         path: path.to_path_buf(),
         track_id: track.id,
         time_base: track.time_base,
@@ -159,14 +168,60 @@ fn open(path: &Path) -> Result<Source, AudioError> {
         channels: params.channels.as_ref().map_or(0, |c| c.count()),
         num_frames: track.num_frames,
         frames_estimated,
+        playable: None,
         decoder,
         format,
     };
+    if short == "isomp4" {
+        src.playable = mp4_playable(path, len, &src);
+        if let Some((start, end)) = src.playable {
+            src.num_frames = src.num_frames.map(|n| {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                u64::try_from(end.map_or(n, |e| e.min(n)).saturating_sub(start)).unwrap_or(0)
+            });
+        }
+    }
     debug!(
         path = %path.display(), format = short, rate = ?src.rate, channels = src.channels,
-        num_frames = ?src.num_frames, estimated = frames_estimated, "opened"
+        num_frames = ?src.num_frames, estimated = frames_estimated, playable = ?src.playable,
+        "opened"
     );
     Ok(src)
+}
+
+/// The playable span of an MP4 audio track in raw timestamps, from its edit list or iTunSMPB.
+///
+/// Only for a 1/rate time base (timestamps are samples) starting at 0, as every audio MP4 we
+/// know has; an end is applied only if the stream holds more than the rounding slack beyond it.
+fn mp4_playable(path: &Path, len: u64, src: &Source) -> Option<(i64, Option<i64>)> {
+    let rate = src.rate?;
+    if src.start_ts != 0
+        || src
+            .time_base
+            .is_some_and(|tb| TimeBase::try_from_recip(rate) != Some(tb))
+    {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let g = mp4::read_gapless(std::io::BufReader::new(file), len, src.track_id)?;
+    let start = i64::try_from(g.priming).ok()?;
+    let total = src.num_frames.and_then(|n| i64::try_from(n).ok());
+    // A priming beyond the stream (or beyond a minute) is nonsense: ignore the whole thing.
+    if total.is_some_and(|n| start >= n) || start > i64::from(rate) * 60 {
+        return None;
+    }
+    let end = g
+        .length
+        .and_then(|l| start.checked_add(i64::try_from(l).ok()?))
+        .filter(|&e| {
+            let slack = i64::try_from(g.slack).unwrap_or(i64::MAX);
+            total.is_none_or(|n| n > e.saturating_add(slack))
+        });
+    if start == 0 && end.is_none() {
+        return None;
+    }
+    debug!(path = %path.display(), ?g, start, ?end, "mp4 gapless");
+    Some((start, end))
 }
 
 /// What a decoded block of mono samples is, handed to a sink.
@@ -356,10 +411,26 @@ impl Source {
                 let inv = 1.0 / ch as f32;
                 mono.extend(kept.chunks_exact(ch).map(|f| f.iter().sum::<f32>() * inv));
             }
+            let mut index = self.packet_index(&packet, st.rate);
+            if let Some((start, end)) = self.playable {
+                // Timestamps are samples here (checked when `playable` was set).
+                let Some(t0) = packet
+                    .pts
+                    .get()
+                    .checked_add(i64::try_from(packet.trim_start.get()).unwrap_or(i64::MAX))
+                else {
+                    continue;
+                };
+                let n = mono.len() as i64;
+                let z = end.map_or(n, |e| e.saturating_sub(t0).clamp(0, n)) as usize;
+                let a = (start.saturating_sub(t0).clamp(0, n) as usize).min(z);
+                mono.truncate(z);
+                mono.drain(..a);
+                index = index.and_then(|i| i.checked_add(a as i64));
+            }
             if mono.is_empty() {
                 continue;
             }
-            let index = self.packet_index(&packet, st.rate);
             st.frames += mono.len() as u64;
             if st.frames > MAX_DURATION_S * u64::from(st.rate) {
                 return Err(AudioError::TooLong);
@@ -408,6 +479,43 @@ pub fn load_full(path: &Path, target_hz: u32) -> Result<LoadedAudio, AudioError>
         decode_time,
         resample_time: t1.elapsed(),
     })
+}
+
+/// What [`decode_progressive`] knows of a stream before decoding it.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamInfo {
+    /// The file's sample rate, when the container says.
+    pub rate_hz: Option<u32>,
+    /// Frames the container announces (an estimate unless `frames_exact`).
+    pub frames: Option<u64>,
+    /// Whether `frames` is exact.
+    pub frames_exact: bool,
+}
+
+/// Decodes the whole file to mono at its own rate, as [`load_full`] does before resampling,
+/// handing each decoded block to `on_block` as soon as it is decoded (for progressive
+/// displays); `on_block` returns false to stop. Returns the rate and the frames decoded.
+pub fn decode_progressive(
+    path: &Path,
+    mut on_block: impl FnMut(&StreamInfo, &[f32]) -> bool,
+) -> Result<(u32, u64), AudioError> {
+    let mut src = open(path)?;
+    let info = StreamInfo {
+        rate_hz: src.rate,
+        frames: src.num_frames,
+        frames_exact: !src.frames_estimated,
+    };
+    let st = src.decode(|b| {
+        if on_block(&info, b.mono) {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
+    })?;
+    if st.frames == 0 || st.rate == 0 {
+        return Err(AudioError::Empty);
+    }
+    Ok((st.rate, st.frames))
 }
 
 /// The upstream window of an already-resampled track: `y[(n-fit)/2 .. (n+fit)/2]`, or `y`
@@ -860,6 +968,96 @@ mod tests {
                 full.duration_s, c.duration_s, full.decode_time, c.decode_time
             );
             assert!(d < 1e-3, "{ext}: max diff {d}");
+        }
+    }
+
+    /// Index of the largest |sample| in `y[lo..hi]`.
+    fn peak_at(y: &[f32], lo: usize, hi: usize) -> usize {
+        (lo..hi.min(y.len()))
+            .max_by(|&a, &b| y[a].abs().total_cmp(&y[b].abs()))
+            .unwrap_or(lo)
+    }
+
+    /// Encodes a WAV with clicks at known positions to m4a/aac and checks the clicks and the
+    /// length survive: the encoder priming (edit list, or iTunSMPB when the edit list is
+    /// patched to start at 0) must be dropped.
+    #[test]
+    fn aac_in_mp4_is_gapless() {
+        if !ffmpeg() {
+            eprintln!("ffmpeg not found: skipping aac gapless test");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("clicks.wav");
+        let n = 44100 * 3 + 321;
+        let clicks = [4410 + 17, 44100 + 5, 2 * 44100 + 29];
+        write_wav(&wav, 44100, 2, n, |i, _| {
+            if clicks.contains(&i) { 0.9 } else { 0.0 }
+        });
+        let reference = load_full(&wav, 12000).expect("wav");
+        let m4a = dir.path().join("clicks.m4a");
+        assert!(ffmpeg_convert(&wav, &m4a, &["-c:a", "aac", "-b:a", "192k"]));
+        // Same file, priming given by iTunSMPB only: elst media_time patched to 0, and an
+        // iTunes freeform tag appended to moov/udta/meta/ilst (all last in the file).
+        let smpb = dir.path().join("smpb.m4a");
+        let mut b = std::fs::read(&m4a).expect("read");
+        let at = b
+            .windows(4)
+            .position(|w| w == b"elst")
+            .expect("ffmpeg writes an edit list");
+        // elst: version/flags, count, then (segment_duration, media_time) of entry 0.
+        assert_eq!(b[at + 16..at + 20], 1024u32.to_be_bytes());
+        b[at + 16..at + 20].copy_from_slice(&0u32.to_be_bytes());
+        let boxed = |kind: &[u8], body: &[u8]| {
+            [&((body.len() + 8) as u32).to_be_bytes()[..], kind, body].concat()
+        };
+        let value = format!(" 00000000 00000400 00000000 {n:016X} 00000000 00000000");
+        let tag = boxed(
+            b"----",
+            &[
+                boxed(b"mean", b"\0\0\0\0com.apple.iTunes"),
+                boxed(b"name", b"\0\0\0\0iTunSMPB"),
+                boxed(b"data", &[b"\0\0\0\x01\0\0\0\0", value.as_bytes()].concat()),
+            ]
+            .concat(),
+        );
+        // Walk to each box on the path, check it ends the file, then grow it by the tag.
+        let (mut pos, mut end) = (0usize, b.len());
+        for (kind, skip) in [(b"moov", 0usize), (b"udta", 0), (b"meta", 4), (b"ilst", 0)] {
+            loop {
+                let size = u32::from_be_bytes(b[pos..pos + 4].try_into().expect("4")) as usize;
+                if &b[pos + 4..pos + 8] == kind {
+                    assert_eq!(pos + size, end, "{} is not last", kind.escape_ascii());
+                    b[pos..pos + 4].copy_from_slice(&((size + tag.len()) as u32).to_be_bytes());
+                    end = pos + size;
+                    pos += 8 + skip;
+                    break;
+                }
+                pos += size;
+                assert!(pos < end, "{} not found", kind.escape_ascii());
+            }
+        }
+        b.extend_from_slice(&tag);
+        std::fs::write(&smpb, &b).expect("write");
+        for p in [&m4a, &smpb] {
+            let name = p.file_name().and_then(|s| s.to_str()).unwrap_or("?");
+            let a = load_full(p, 12000).expect("m4a");
+            let (da, dw) = (
+                a.duration_s.unwrap_or(0.0),
+                reference.duration_s.unwrap_or(0.0),
+            );
+            println!("{name}: duration {da:.6} s vs wav {dw:.6} s");
+            assert!((da - dw).abs() < 1e-3, "{name}: duration {da} vs {dw}");
+            for &c in &clicks {
+                let k = c * 12000 / 44100;
+                let (want, got) = (
+                    peak_at(&reference.samples, k - 600, k + 600),
+                    peak_at(&a.samples, k - 600, k + 600),
+                );
+                println!("{name}: click at {want} (12 kHz) in the wav, {got} decoded");
+                // The priming is 279 samples at 12 kHz; AAC only smears a click by a few.
+                assert!(want.abs_diff(got) <= 2, "{name}: click {want} vs {got}");
+            }
         }
     }
 

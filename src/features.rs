@@ -27,6 +27,25 @@ fn default_amin() -> f32 {
     1e-10
 }
 
+fn default_log_multiplier() -> f32 {
+    10000.0
+}
+
+/// How a track is cut into model inputs (see `analysis::analyze_file`).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Windowing {
+    /// Cut the *audio* into windows of `window_samples` and compute one log-mel per window
+    /// (the Choi recipe: one centre window, or consecutive windows over the whole track).
+    #[default]
+    Samples,
+    /// Compute *one* log-mel over the analysed audio (the centre `window_samples` in centre
+    /// mode, the whole track in full mode) and cut it into non-overlapping patches of
+    /// `frames_per_window` frames; a last partial patch is dropped, audio shorter than one
+    /// patch is zero-padded to one (musicnn's extractor).
+    Frames,
+}
+
 /// How mel power is turned into the network's input scale.
 #[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -34,7 +53,7 @@ pub enum LogScale {
     /// `10 * log10(max(amin, S))`, clipped to `top_db` below the window's maximum (librosa
     /// `power_to_db` with ref 1.0).
     Db,
-    /// `log10(1 + 10000 * S)` (musicnn); `amin` and `top_db` are ignored.
+    /// `log10(1 + log_multiplier * S)` (musicnn: 10000); `amin` and `top_db` are ignored.
     #[serde(rename = "log10_1p")]
     Log10OnePlus,
 }
@@ -65,10 +84,60 @@ pub struct FrontendParams {
     pub amin: f32,
     /// Dynamic range kept below the maximum (dB scale); `None` keeps everything.
     pub top_db: Option<f32>,
-    /// Samples per analysis window (349 440 = 29.12 s at 12 kHz for the Choi models).
+    /// Multiplier `C` of the `log10_1p` scale, `log10(1 + C * S)`.
+    #[serde(default = "default_log_multiplier")]
+    pub log_multiplier: f32,
+    /// Round the mel power to IEEE half precision (round to nearest, ties to even; overflow to
+    /// infinity) before `mel_exponent` and the log, as musicnn's extractor does with
+    /// `astype(np.float16)`.
+    #[serde(default)]
+    pub power_f16: bool,
+    /// Samples per analysis window (349 440 = 29.12 s at 12 kHz for the Choi models). With
+    /// `windowing = "frames"`, the centre span analysed in centre mode.
     pub window_samples: usize,
-    /// Frames per analysis window (1 + window_samples / hop_samples).
+    /// Frames per model input: 1 + window_samples / hop_samples for `windowing = "samples"`,
+    /// the patch length for `windowing = "frames"`.
     pub frames_per_window: usize,
+    /// How a track is cut into model inputs.
+    #[serde(default)]
+    pub windowing: Windowing,
+    /// `[f_pass, f_stop]` in Hz: the anti-aliasing roll-off of the resampler of the pipeline
+    /// the model was run with, emulated on the STFT power (folded into the mel filterbank):
+    /// gain 1 up to `f_pass`, a raised cosine down to 0 at `f_stop`, 0 above; only for audio
+    /// melotag resampled (see [`MelFrontend::log_mel_with`]). `None`: no roll-off (melotag's
+    /// own resampler is flat almost up to the new Nyquist).
+    #[serde(default)]
+    pub resampler_rolloff_hz: Option<[f32; 2]>,
+}
+
+/// Power gain at `f` Hz of a raised-cosine roll-off from `pass` (gain 1) to `stop` (gain 0).
+fn rolloff_gain(f: f64, pass: f64, stop: f64) -> f64 {
+    if f <= pass {
+        1.0
+    } else if f >= stop {
+        0.0
+    } else {
+        0.5 * (1.0 + (std::f64::consts::PI * (f - pass) / (stop - pass)).cos())
+    }
+}
+
+/// `x` rounded to the nearest IEEE 754 half-precision value (ties to even), returned as f32:
+/// what numpy's `astype(np.float16)` keeps of a float32. Magnitudes from 65520 up become
+/// infinite (65504 is the largest half); below 2^-14 the half subnormal spacing 2^-24 applies.
+pub fn round_to_f16(x: f32) -> f32 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let a = x.abs();
+    if a >= 65520.0 {
+        return f32::INFINITY.copysign(x);
+    }
+    // Unbiased f32 exponent of a (f32 subnormals are far below the half range: exponent < -14).
+    let e = ((a.to_bits() >> 23) as i32 - 127).max(-14);
+    // Spacing of halves in [2^e, 2^(e+1)): 2^(e-10). Scaling by a power of two is exact, so
+    // one round-half-even of the scaled value is the whole conversion.
+    let ulp = f32::from_bits(((e - 10 + 127) as u32) << 23);
+    ((a / ulp).round_ties_even() * ulp).copysign(x)
 }
 
 /// One mel band as a contiguous run of non-zero weights over FFT bins.
@@ -88,7 +157,10 @@ pub struct MelFrontend {
     twiddles: Vec<Complex32>,
     /// Half-size complex FFT: a real FFT of size n_fft is done as a complex FFT of n_fft/2.
     fft: Arc<dyn Fft<f32>>,
+    /// librosa's mel filterbank.
     bands: Vec<MelBand>,
+    /// The filterbank with `resampler_rolloff_hz` folded in, when the manifest sets one.
+    bands_rolloff: Option<Vec<MelBand>>,
 }
 
 impl std::fmt::Debug for MelFrontend {
@@ -128,14 +200,15 @@ impl MelFrontend {
             })
             .collect();
         let fft = FftPlanner::<f32>::new().plan_fft_forward(half);
-        let weights = mel_filterbank(
-            params.sample_rate_hz as f64,
-            n_fft,
-            params.n_mels,
-            params.fmin_hz as f64,
-            params.fmax_hz as f64,
-        );
-        let bands = weights
+        let bank = |rolloff: Option<(f64, f64)>| -> Vec<MelBand> {
+            mel_filterbank(
+                params.sample_rate_hz as f64,
+                n_fft,
+                params.n_mels,
+                params.fmin_hz as f64,
+                params.fmax_hz as f64,
+                rolloff,
+            )
             .iter()
             .map(|row| {
                 let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
@@ -145,13 +218,19 @@ impl MelFrontend {
                     weights: row[first..last].to_vec(),
                 }
             })
-            .collect();
+            .collect()
+        };
+        let bands = bank(None);
+        let bands_rolloff = params
+            .resampler_rolloff_hz
+            .map(|[p, s]| bank(Some((p as f64, s as f64))));
         MelFrontend {
             params: params.clone(),
             window,
             twiddles,
             fft,
             bands,
+            bands_rolloff,
         }
     }
 
@@ -165,20 +244,32 @@ impl MelFrontend {
         1 + len / self.params.hop_samples
     }
 
-    /// Log-mel of exactly these samples (already at `sample_rate_hz`): `[n_mels, 1 + len/hop]`.
+    /// Log-mel of exactly these samples (already at `sample_rate_hz`, resampled by melotag):
+    /// `[n_mels, 1 + len/hop]`.
     pub fn log_mel(&self, samples: &[f32]) -> Array2<f32> {
-        let mut mel = self.mel_power(samples);
+        self.log_mel_with(samples, true)
+    }
+
+    /// [`log_mel`](Self::log_mel); `resampled = false` for audio that was already at
+    /// `sample_rate_hz` in the file, which the reference pipeline does not resample either, so
+    /// `resampler_rolloff_hz` does not apply.
+    pub fn log_mel_with(&self, samples: &[f32], resampled: bool) -> Array2<f32> {
+        let bands = match (&self.bands_rolloff, resampled) {
+            (Some(rolled), true) => rolled,
+            _ => &self.bands,
+        };
+        let mut mel = self.mel_power(samples, bands);
         self.compress(&mut mel);
         mel
     }
 
     /// Mel power spectrogram `[n_mels, frames]`, before `mel_exponent` and log compression.
-    fn mel_power(&self, samples: &[f32]) -> Array2<f32> {
+    fn mel_power(&self, samples: &[f32], bands: &[MelBand]) -> Array2<f32> {
         let n_fft = self.params.n_fft;
         let hop = self.params.hop_samples;
         let half = n_fft / 2;
         let frames = self.frames_for(samples.len());
-        let n_mels = self.bands.len();
+        let n_mels = bands.len();
         let mut out = Array2::<f32>::zeros((n_mels, frames));
         let out_slice = out.as_slice_mut().expect("fresh array is contiguous");
 
@@ -209,7 +300,7 @@ impl MelFrontend {
                 let z = &batch[b * half..(b + 1) * half];
                 real_fft_power(z, &self.twiddles, &mut power);
                 let t = t0 + b;
-                for (m, band) in self.bands.iter().enumerate() {
+                for (m, band) in bands.iter().enumerate() {
                     let p = &power[band.first_bin..band.first_bin + band.weights.len()];
                     let acc: f32 = p.iter().zip(&band.weights).map(|(a, w)| a * w).sum();
                     out_slice[m * frames + t] = acc;
@@ -222,6 +313,9 @@ impl MelFrontend {
 
     /// Applies `mel_exponent` and the log scale in place.
     fn compress(&self, mel: &mut Array2<f32>) {
+        if self.params.power_f16 {
+            mel.mapv_inplace(round_to_f16);
+        }
         let e = self.params.mel_exponent;
         match self.params.scale {
             LogScale::Db => {
@@ -247,9 +341,10 @@ impl MelFrontend {
                 }
             }
             LogScale::Log10OnePlus => {
+                let c = self.params.log_multiplier;
                 mel.mapv_inplace(|s| {
                     let s = if e == 1.0 { s } else { s.max(0.0).powf(e) };
-                    (1.0 + 10000.0 * s).log10()
+                    (1.0 + c * s).log10()
                 });
             }
         }
@@ -335,7 +430,16 @@ fn mel_to_hz_slaney(mel: f64) -> f64 {
 
 /// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'), computed in
 /// f64 and rounded to f32 like librosa's default dtype. Rows are bands, columns FFT bins.
-fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Vec<Vec<f32>> {
+/// With `rolloff = Some((pass, stop))` each bin's weight is also multiplied by
+/// [`rolloff_gain`] (before the rounding); `None` leaves the weights exactly librosa's.
+fn mel_filterbank(
+    sr: f64,
+    n_fft: usize,
+    n_mels: usize,
+    fmin: f64,
+    fmax: f64,
+    rolloff: Option<(f64, f64)>,
+) -> Vec<Vec<f32>> {
     let n_bins = n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..n_bins)
         .map(|k| k as f64 * (sr / 2.0) / (n_bins - 1).max(1) as f64)
@@ -353,7 +457,11 @@ fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) ->
                 .map(|&f| {
                     let lower = (f - lo) / (mid - lo);
                     let upper = (hi - f) / (hi - mid);
-                    (0.0f64.max(lower.min(upper)) * enorm) as f32
+                    let w = 0.0f64.max(lower.min(upper)) * enorm;
+                    match rolloff {
+                        None => w as f32,
+                        Some((pass, stop)) => (w * rolloff_gain(f, pass, stop)) as f32,
+                    }
                 })
                 .collect()
         })
@@ -379,9 +487,157 @@ mod tests {
             scale: LogScale::Db,
             amin: 1e-10,
             top_db: Some(80.0),
+            log_multiplier: 10000.0,
+            power_f16: false,
             window_samples: 349440,
             frames_per_window: 1366,
+            windowing: Windowing::Samples,
+            resampler_rolloff_hz: None,
         }
+    }
+
+    #[test]
+    fn resampler_rolloff_scales_the_top_bins_only() {
+        let plain = mel_filterbank(16000.0, 512, 96, 0.0, 8000.0, None);
+        let rolled = mel_filterbank(16000.0, 512, 96, 0.0, 8000.0, Some((7430.0, 7780.0)));
+        for (a, b) in plain.iter().zip(&rolled) {
+            for (k, (&x, &y)) in a.iter().zip(b).enumerate() {
+                let f = k as f64 * 31.25;
+                if f <= 7430.0 {
+                    assert_eq!(x, y, "bin {k} below the pass edge must be unchanged");
+                } else if f >= 7780.0 {
+                    assert_eq!(y, 0.0, "bin {k} above the stop edge must be zero");
+                } else {
+                    let g = rolloff_gain(f, 7430.0, 7780.0);
+                    assert!(g > 0.0 && g < 1.0);
+                    assert!((y as f64 - x as f64 * g).abs() <= 1e-7 * x as f64, "bin {k}");
+                }
+            }
+        }
+        assert!((rolloff_gain(7605.0, 7430.0, 7780.0) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rolloff_applies_to_resampled_audio_only() {
+        let mut p = choi_params();
+        p.sample_rate_hz = 16000;
+        p.fmax_hz = 8000.0;
+        let plain = MelFrontend::new(&p);
+        p.resampler_rolloff_hz = Some([7430.0, 7780.0]);
+        let rolled = MelFrontend::new(&p);
+        let y = test_signal(48000, 16000.0);
+        assert_eq!(rolled.log_mel_with(&y, false), plain.log_mel(&y));
+        let (a, b) = (rolled.log_mel(&y), plain.log_mel(&y));
+        // Bands entirely below 7430 Hz are untouched; the top band loses energy.
+        for m in 0..90 {
+            assert_eq!(a.row(m), b.row(m), "band {m}");
+        }
+        assert!(a.row(95).sum() < b.row(95).sum());
+    }
+
+    /// Decodes IEEE half bits (test oracle, independent of [`round_to_f16`]).
+    fn half_to_f32(h: u16) -> f32 {
+        let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
+        let exp = ((h >> 10) & 0x1f) as i32;
+        let man = (h & 0x3ff) as f32;
+        sign * match exp {
+            0 => man * 2f32.powi(-24),
+            31 => f32::INFINITY,
+            _ => (1.0 + man / 1024.0) * 2f32.powi(exp - 15),
+        }
+    }
+
+    #[test]
+    fn f16_rounding_matches_numpy() {
+        // Provenance: numpy 2.4 (project .venv): np.float32(x).astype(np.float16).astype(np.float32),
+        // as f32 bit patterns (input, output).
+        let cases: [(u32, u32); 21] = [
+            (0x3f800000, 0x3f800000), // 1.0 -> 1.0
+            (0x3f801000, 0x3f800000), // 1 + 2^-11 (tie) -> 1.0 (even)
+            (0x3f803000, 0x3f804000), // 1 + 3*2^-11 (tie) -> 1 + 2^-9 (even)
+            (0x3dcccccd, 0x3dccc000), // 0.1 -> 0.0999755859375
+            (0x40490fdb, 0x40490000), // pi -> 3.140625
+            (0x477fe000, 0x477fe000), // 65504 (max half) -> 65504
+            (0x477feffd, 0x477fe000), // 65519.99 -> 65504
+            (0x477ff000, 0x7f800000), // 65520 -> inf
+            (0x47c35000, 0x7f800000), // 1e5 -> inf
+            (0x3727c5ac, 0x37280000), // 1e-5 -> 1.0013580322265625e-05 (subnormal half)
+            (0x387fda40, 0x387fc000), // 6.1e-5 -> 6.097555160522461e-05
+            (0x3380d959, 0x33800000), // 6e-8 -> 2^-24 (smallest half)
+            (0x33000000, 0x00000000), // 2^-25 (tie) -> 0
+            (0x33c00000, 0x34000000), // 3*2^-25 (tie) -> 2^-23
+            (0x2edbe6ff, 0x00000000), // 1e-10 -> 0
+            (0x42f6e979, 0x42f6e000), // 123.456 -> 123.4375
+            (0x40e00000, 0x40e00000), // 7.0 -> 7.0
+            (0x3eaaaaab, 0x3eaaa000), // 1/3 -> 0.333251953125
+            (0x387ff000, 0x38800000), // 2^-14 - 2^-26 -> 2^-14 (subnormal rounds up to normal)
+            (0x449a522b, 0x449a6000), // 1234.5677 -> 1235
+            (0x003671f7, 0x00000000), // 5e-39 (f32 subnormal) -> 0
+        ];
+        for (x, want) in cases {
+            let x = f32::from_bits(x);
+            let got = round_to_f16(x);
+            assert_eq!(got.to_bits(), want, "{x:e}: got {got:e}, numpy {:e}", f32::from_bits(want));
+            assert_eq!(round_to_f16(-x).to_bits(), (-f32::from_bits(want)).to_bits(), "-{x:e}");
+        }
+        assert!(round_to_f16(f32::NAN).is_nan());
+        assert_eq!(round_to_f16(f32::NEG_INFINITY), f32::NEG_INFINITY);
+        assert_eq!(round_to_f16(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn f16_rounding_exhaustive() {
+        // Every finite half is a fixed point; every midpoint between neighbours goes to the one
+        // with the even mantissa; anything strictly between goes to the nearer one.
+        for k in 0u16..0x7bff {
+            let (lo, hi) = (half_to_f32(k), half_to_f32(k + 1));
+            assert_eq!(round_to_f16(lo), lo, "half {k:#06x}");
+            let mid = 0.5 * (lo + hi); // exact in f32
+            let even = if k % 2 == 0 { lo } else { hi };
+            assert_eq!(round_to_f16(mid), even, "midpoint above {k:#06x}");
+            let below = f32::from_bits(mid.to_bits() - 1);
+            let above = f32::from_bits(mid.to_bits() + 1);
+            assert_eq!(round_to_f16(below), lo, "below midpoint above {k:#06x}");
+            assert_eq!(round_to_f16(above), hi, "above midpoint above {k:#06x}");
+        }
+        assert_eq!(round_to_f16(65504.0), 65504.0);
+    }
+
+    #[test]
+    fn log10_1p_scale_with_f16_power() {
+        // musicnn's extractor: log10(10000 * S.astype(float16) + 1), the log in float32.
+        let mut p = choi_params();
+        p.scale = LogScale::Log10OnePlus;
+        p.mel_exponent = 1.0;
+        p.power_f16 = true;
+        let fe = MelFrontend::new(&p);
+        let mut m = Array2::from_shape_vec((1, 4), vec![0.1f32, 0.0, 7.0, 1e-10]).unwrap();
+        fe.compress(&mut m);
+        let want = [
+            (1.0f32 + 10000.0 * 0.0999755859375).log10(),
+            0.0,
+            (1.0f32 + 70000.0).log10(),
+            0.0,
+        ];
+        for (g, w) in m.iter().zip(want) {
+            assert_eq!(g.to_bits(), w.to_bits(), "{g} vs {w}");
+        }
+        p.power_f16 = false;
+        let fe = MelFrontend::new(&p);
+        let mut m = Array2::from_shape_vec((1, 1), vec![0.1f32]).unwrap();
+        fe.compress(&mut m);
+        assert_eq!(m[[0, 0]], (1.0f32 + 10000.0 * 0.1).log10());
+    }
+
+    #[test]
+    fn old_manifests_get_the_old_defaults() {
+        let p: FrontendParams = toml::from_str(
+            "sample_rate_hz = 12000\nn_fft = 512\nhop_samples = 256\nn_mels = 96\nfmax_hz = 6000.0\n\
+             mel_exponent = 2.0\nscale = \"db\"\ntop_db = 80.0\nwindow_samples = 349440\n\
+             frames_per_window = 1366\n",
+        )
+        .unwrap();
+        assert_eq!(p, choi_params());
     }
 
     #[test]
@@ -398,7 +654,7 @@ mod tests {
             (95, 250, 0.004816739819943905),
             (95, 255, 0.0008027899893932045),
         ];
-        let fb = mel_filterbank(12000.0, 512, 96, 0.0, 6000.0);
+        let fb = mel_filterbank(12000.0, 512, 96, 0.0, 6000.0, None);
         for (m, k, want) in expected {
             let got = fb[m][k] as f64;
             assert!(

@@ -33,7 +33,7 @@ pub enum ModelError {
     #[error("model manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },
     /// `--model` named something we do not know.
-    #[error("unknown model '{0}' (expected crnn, cnn, a model id, or a path to a manifest .toml)")]
+    #[error("unknown model '{0}' (expected crnn, cnn, musicnn, a model id, or a path to a manifest .toml)")]
     UnknownModel(String),
     /// The manifest exists but its ONNX file has not been generated.
     #[error("model file {0} is missing; run `make setup` to convert the models")]
@@ -120,6 +120,11 @@ impl Manifest {
         {
             return Err(err("front-end sizes must be positive (and n_fft even)".into()));
         }
+        if let Some([pass, stop]) = f.resampler_rolloff_hz
+            && !(pass >= 0.0 && pass < stop)
+        {
+            return Err(err(format!("resampler_rolloff_hz = [{pass}, {stop}]: need 0 <= pass < stop")));
+        }
         Ok(manifest)
     }
 
@@ -161,7 +166,11 @@ pub fn available_manifests() -> Vec<Result<Manifest, ModelError>> {
     Vec::new()
 }
 
-/// Resolves `--model`: a short alias (`crnn`, `cnn`), a model id, or a manifest path.
+/// The model used when none is named: musicnn, the most accurate in our measurements
+/// (README, "Models"); `--model crnn` selects the upstream CRNN.
+pub const DEFAULT_MODEL: &str = "musicnn";
+
+/// Resolves `--model`: a short alias (`crnn`, `cnn`, `musicnn`), a model id, or a manifest path.
 pub fn resolve_model(spec: &str) -> Result<Manifest, ModelError> {
     let as_path = Path::new(spec);
     if spec.ends_with(".toml") || as_path.is_file() {
@@ -170,6 +179,7 @@ pub fn resolve_model(spec: &str) -> Result<Manifest, ModelError> {
     let id = match spec {
         "crnn" => "choi2016_crnn",
         "cnn" | "conv2d" => "choi2016_cnn",
+        "musicnn" => "musicnn_msd",
         other => other,
     };
     for dir in model_dirs() {

@@ -7,6 +7,13 @@ use std::path::Path;
 
 use common::*;
 
+/// `melotag tag --model crnn ARGS...`: these tests check the upstream CRNN pipeline.
+fn crnn_tag(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "crnn".as_ref()];
+    all.extend_from_slice(args);
+    melotag_tag(&all)
+}
+
 /// Scores by tag name from one track of a JSON report.
 fn score_of(report: &serde_json::Value, track: &serde_json::Value, tag: &str) -> f64 {
     let i = report["tags"].as_array().unwrap().iter().position(|t| t == tag).unwrap();
@@ -64,7 +71,7 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
     let locked_is_unreadable = fs::File::open(&locked).is_err();
 
     let json = d.join("out.json");
-    let out = melotag_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
+    let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
@@ -113,7 +120,7 @@ fn json_csv_and_top_k_outputs() {
     }
     let json = d.join("scores.json");
     let csv = d.join("scores.csv");
-    let out = melotag_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str(), "--csv".as_ref(), csv.as_os_str()]);
+    let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str(), "--csv".as_ref(), csv.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty(), "reports replace the top-k listing");
 
@@ -163,7 +170,7 @@ fn json_csv_and_top_k_outputs() {
     }
 
     // Without reports: one line per track with the top K tags, best first.
-    let out = melotag_tag(&[d.join("bensound-cute.mp3").as_os_str(), "--top".as_ref(), "3".as_ref()]);
+    let out = crnn_tag(&[d.join("bensound-cute.mp3").as_os_str(), "--top".as_ref(), "3".as_ref()]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -191,7 +198,7 @@ fn full_mode_keeps_a_taggram_and_averages_it() {
     ffmpeg(&["-i", cute.to_str().unwrap(), "-i", cute.to_str().unwrap(), "-i", cute.to_str().unwrap(),
         "-filter_complex", "[0:a][1:a][2:a]concat=n=3:v=0:a=1", "-t", "70", "-ar", "44100", wav.to_str().unwrap()]);
     let json = d.join("full.json");
-    let out = melotag_tag(&[wav.as_os_str(), "--mode".as_ref(), "full".as_ref(), "--json".as_ref(), json.as_os_str()]);
+    let out = crnn_tag(&[wav.as_os_str(), "--mode".as_ref(), "full".as_ref(), "--json".as_ref(), json.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = read_json(&json);
     assert_eq!(report["mode"], "full");
@@ -225,7 +232,7 @@ fn every_container_decodes_to_the_same_tags() {
         ffmpeg(&args);
     }
     let json = d.join("formats.json");
-    let out = melotag_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
+    let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = read_json(&json);
     assert_eq!(report["tracks"].as_array().unwrap().len(), 7);
@@ -291,7 +298,7 @@ fn agrees_with_the_python_reference_pipeline() {
     let theirs = dir.path().join("theirs.json");
     let mut args: Vec<&std::ffi::OsStr> = files.iter().map(|f| f.as_os_str()).collect();
     args.extend(["--json".as_ref(), ours.as_os_str()]);
-    let out = melotag_tag(&args);
+    let out = crnn_tag(&args);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = std::env::var_os("MELOTAG_PYTHON").map(std::path::PathBuf::from).unwrap_or(root.join(".venv/bin/python"));

@@ -31,9 +31,9 @@ now() { date +%s.%N; }
 cat "${files[@]}" >/dev/null
 
 echo "== melotag (${#files[@]} tracks, $cores workers)"
-$bin tag "${files[0]}" --json /dev/null >/dev/null  # warm-up: runtime and page cache
+$bin tag "${files[0]}" --no-cache --json /dev/null >/dev/null  # warm-up: runtime and page cache
 t0=$(now)
-$bin tag "${files[@]}" --threads "$cores" --json $out/melotag.json --stats $out/melotag-stats.json
+$bin tag "${files[@]}" --no-cache --threads "$cores" --json $out/melotag.json --stats $out/melotag-stats.json
 t1=$(now)
 echo "{\"process_wall_s\": $(awk "BEGIN{print $t1-$t0}")}" >$out/melotag-process.json
 

@@ -11,6 +11,7 @@ need_cmd cc gcc
 need_cmd ffmpeg ffmpeg            # test fixtures and benchmark tracks are made with it
 need_cmd python3 python3
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+need_pkg libasound2-dev           # the desktop app's audio output (rodio → cpal → alsa-sys)
 
 if ((${#missing[@]} == 0)); then
   exit 0

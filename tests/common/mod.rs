@@ -107,3 +107,36 @@ pub fn melotag_tag(args: &[&std::ffi::OsStr]) -> Output {
     all.extend_from_slice(args);
     melotag(&all)
 }
+
+/// Runs the real melotag binary with `args`, its undo journal in `data_dir`, standard input
+/// closed (not a terminal).
+pub fn melotag_data(data_dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_melotag"))
+        .args(args)
+        .env_remove("MELOTAG_LOG")
+        .env("MELOTAG_DATA_DIR", data_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running melotag")
+}
+
+/// MD5 of the first audio stream decoded by ffmpeg to 16-bit PCM at the source rate.
+pub fn pcm_md5(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-f", "md5", "-c:a", "pcm_s16le", "-"])
+        .output()
+        .expect("ffmpeg not found: run `make setup`");
+    assert!(out.status.success(), "ffmpeg could not decode {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A small PNG made with ffmpeg (a 32×32 red square).
+pub fn png_bytes(dir: &Path) -> Vec<u8> {
+    let png = dir.join("cover.png");
+    ffmpeg(&["-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", png.to_str().unwrap()]);
+    let bytes = std::fs::read(&png).unwrap();
+    std::fs::remove_file(&png).unwrap();
+    bytes
+}

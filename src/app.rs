@@ -1,0 +1,1284 @@
+//! The desktop app (`melotag` / `melotag gui [FOLDER]`): open a music folder, see every track
+//! with its analysis status and top tags, click a track for its live mel-spectrogram, tag bars
+//! and playback, and batch-tag the whole library.
+//!
+//! The UI thread only draws and reads channels: scanning, tag reading, cache look-ups and
+//! writes, decoding, spectrograms and inference all run on background threads that send
+//! [`BgMsg`]s and wake the UI with `request_repaint`. State that survives a restart is in
+//! [`Persisted`] (eframe storage); the rest is rebuilt at start.
+//!
+//! [`MelotagApp::new`] does not need eframe, and [`MelotagApp::show`] draws one frame into any
+//! `egui::Ui`: the tests drive it with egui_kittest.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, Analysis, Event, Job, JobConfig, Mode, TrackResult};
+use crate::cache::{Cache, FileStamp};
+use crate::cli::GuiArgs;
+use crate::model::{self, Manifest};
+use crate::ui::player::Playback;
+use crate::ui::spectrogram::{SpecMsg, Spectrogram};
+
+/// Key of [`Persisted`] in eframe's storage.
+pub const STORAGE_KEY: &str = "melotag-app";
+
+
+/// Table columns (also the sort keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SortColumn {
+    /// Title (file name when the file has no title tag).
+    #[default]
+    Title,
+    /// Artist tag.
+    Artist,
+    /// Duration.
+    Duration,
+    /// Container / extension.
+    Format,
+    /// Analysis status.
+    Status,
+    /// Best tag.
+    Tags,
+}
+
+/// What survives a restart (eframe storage).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    /// The folder open at exit.
+    pub last_folder: Option<PathBuf>,
+    /// Model id.
+    pub model_id: String,
+    /// Center or full.
+    pub mode: Mode,
+    /// Sort column.
+    pub sort: SortColumn,
+    /// Sort direction.
+    pub ascending: bool,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Persisted { last_folder: None, model_id: model::DEFAULT_MODEL.into(), mode: Mode::Center, sort: SortColumn::Title, ascending: true }
+    }
+}
+
+/// How the app gets its audio output.
+#[derive(Debug, Clone, Default)]
+pub enum AudioOutput {
+    /// Open the default output device (controls are disabled if there is none).
+    #[default]
+    Default,
+    /// No audio output, with the reason shown in the controls' tooltip.
+    Unavailable(String),
+}
+
+/// Start-up options (from the command line, or from a test).
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Folder to open (wins over the last folder).
+    pub folder: Option<PathBuf>,
+    /// When no folder is given or remembered, open the user's music folder.
+    pub open_music_dir: bool,
+    /// Audio output.
+    pub audio: AudioOutput,
+    /// Analysis cache file; `None` runs without a cache.
+    pub cache_path: Option<PathBuf>,
+    /// Worker threads for batch analysis (0: one per core).
+    pub workers: usize,
+    /// Record frame times (`--frame-stats`).
+    pub frame_stats: bool,
+    /// Select the track with this file name once it is listed.
+    pub select: Option<String>,
+    /// Tag the library once it is listed, then close the window (measurements).
+    pub bench: bool,
+    /// Close the window after this long (measurements).
+    pub quit_after: Option<Duration>,
+    /// Model id to start with (wins over the remembered one).
+    pub model_id: Option<String>,
+    /// Mode to start with (wins over the remembered one).
+    pub mode: Option<Mode>,
+}
+
+/// Analysis state of one track, for the current model and mode.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Not analysed with this model and mode.
+    NotAnalysed,
+    /// Waiting in a batch.
+    Queued,
+    /// A worker is on it.
+    Analysing,
+    /// Scored.
+    Done,
+    /// Failed, with the reason.
+    Error(String),
+}
+
+impl Status {
+    /// Short text for the table.
+    pub fn label(&self) -> String {
+        match self {
+            Status::NotAnalysed => "—".into(),
+            Status::Queued => "queued".into(),
+            Status::Analysing => "analysing".into(),
+            Status::Done => "done".into(),
+            Status::Error(e) => format!("error: {e}"),
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Status::Error(_) => 0,
+            Status::Analysing => 1,
+            Status::Queued => 2,
+            Status::NotAnalysed => 3,
+            Status::Done => 4,
+        }
+    }
+}
+
+/// One audio file of the open folder.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// The file.
+    pub path: PathBuf,
+    /// Title tag, else the file name.
+    pub title: String,
+    /// Artist tag.
+    pub artist: String,
+    /// Duration (tags/header first, analysis later).
+    pub duration_s: Option<f64>,
+    /// Upper-case extension.
+    pub format: String,
+    /// Size and mtime when listed (cache key).
+    pub stamp: Option<FileStamp>,
+    /// Analysis state.
+    pub status: Status,
+    /// Scores for the current model and mode.
+    pub analysis: Option<Analysis>,
+    /// The best tags, best first (for the table and the filter).
+    pub top_tags: Vec<String>,
+    /// Lower-case sort keys and filter text, kept in step by `reindex`.
+    title_key: String,
+    artist_key: String,
+    search: String,
+}
+
+impl Track {
+    fn new(path: PathBuf) -> Track {
+        let title = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let format = path.extension().map(|e| e.to_string_lossy().to_uppercase()).unwrap_or_default();
+        let mut t = Track {
+            path,
+            title,
+            artist: String::new(),
+            duration_s: None,
+            format,
+            stamp: None,
+            status: Status::NotAnalysed,
+            analysis: None,
+            top_tags: Vec::new(),
+            title_key: String::new(),
+            artist_key: String::new(),
+            search: String::new(),
+        };
+        t.reindex();
+        t
+    }
+
+    /// Recomputes the sort keys and the filter text after a change.
+    fn reindex(&mut self) {
+        self.title_key = self.title.to_lowercase();
+        self.artist_key = self.artist.to_lowercase();
+        self.search = format!(
+            "{}\n{}\n{}\n{}",
+            self.path.to_string_lossy().to_lowercase(),
+            self.title_key,
+            self.artist_key,
+            self.top_tags.join("\n").to_lowercase()
+        );
+    }
+
+    fn set_outcome(&mut self, outcome: Result<Analysis, String>, tags: &[String]) {
+        match outcome {
+            Ok(a) => {
+                if a.duration_s.is_some() {
+                    self.duration_s = a.duration_s;
+                }
+                let mut ranked: Vec<(usize, f32)> = a.scores.iter().copied().enumerate().collect();
+                ranked.sort_by(|x, y| y.1.total_cmp(&x.1));
+                self.top_tags = ranked.iter().take(3).filter_map(|&(i, _)| tags.get(i).cloned()).collect();
+                self.status = Status::Done;
+                self.analysis = Some(a);
+            }
+            Err(e) => {
+                self.top_tags.clear();
+                self.analysis = None;
+                self.status = Status::Error(e);
+            }
+        }
+        self.reindex();
+    }
+
+    fn clear_outcome(&mut self) {
+        self.status = Status::NotAnalysed;
+        self.analysis = None;
+        self.top_tags.clear();
+        self.reindex();
+    }
+}
+
+/// Metadata read off the UI thread.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    title: Option<String>,
+    artist: Option<String>,
+    duration_s: Option<f64>,
+    stamp: Option<FileStamp>,
+}
+
+/// Messages from background threads to the UI.
+#[derive(Debug)]
+pub enum BgMsg {
+    /// The scanner listed more files.
+    Found { scan: u64, paths: Vec<PathBuf> },
+    /// The scanner finished listing (with the paths it could not read).
+    Listed { scan: u64, errors: Vec<(PathBuf, String)> },
+    /// Tags and stamps of listed files.
+    Meta { scan: u64, items: Vec<(PathBuf, Meta)> },
+    /// Cached results for the given model and mode.
+    Cached { model_id: String, mode: Mode, items: Vec<(PathBuf, Result<Analysis, String>)> },
+    /// The scanner is done with tags and cache look-ups.
+    ScanDone { scan: u64 },
+    /// The folder dialog returned a folder.
+    PickedFolder(PathBuf),
+    /// A spectrogram computation reports.
+    Spec { id: u64, msg: SpecMsg },
+    /// An analysis job reports.
+    Job { id: u64, msg: JobMsg },
+}
+
+/// What an analysis job's forwarding thread sends.
+#[derive(Debug)]
+pub enum JobMsg {
+    /// Sessions are open; workers run.
+    Running,
+    /// A worker started on a file.
+    Started(PathBuf),
+    /// A file is finished.
+    Finished(Box<TrackResult>),
+    /// Every file is done, or the job was cancelled.
+    Done { cancelled: bool },
+    /// The job could not start (no runtime, no model file ...).
+    Failed(String),
+}
+
+/// Sends to the UI and wakes it.
+#[derive(Clone)]
+pub struct Bg {
+    tx: Sender<BgMsg>,
+    ctx: egui::Context,
+}
+
+impl Bg {
+    /// Sends a message and requests a repaint; false when the UI is gone.
+    pub fn send(&self, msg: BgMsg) -> bool {
+        let ok = self.tx.send(msg).is_ok();
+        self.ctx.request_repaint();
+        ok
+    }
+}
+
+/// Whether a job is the batch or the selected track's analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// "Tag library".
+    Batch,
+    /// The selected track, analysed on demand.
+    Single,
+}
+
+/// A running (or finished) analysis job as the UI sees it.
+pub struct JobRun {
+    /// Id in [`BgMsg::Job`].
+    pub id: u64,
+    /// Batch or single.
+    pub kind: JobKind,
+    /// Model id and mode it runs with.
+    pub model_id: String,
+    /// Analysis mode.
+    pub mode: Mode,
+    /// Files in the job.
+    pub total: usize,
+    /// Files finished.
+    pub done: usize,
+    /// Files that failed.
+    pub failed: usize,
+    /// When the job was started.
+    pub started: Instant,
+    /// Time spent paused so far (excluded from the rate).
+    pub paused_for: Duration,
+    /// Since when it is paused.
+    pub paused_since: Option<Instant>,
+    /// Cancel requested.
+    pub cancelling: bool,
+    /// Finished (or cancelled, or failed to start).
+    pub finished: Option<String>,
+    files: Vec<PathBuf>,
+    control: Arc<JobControl>,
+}
+
+/// Shared between the UI and a job's forwarding thread (the job exists only once its
+/// sessions are open).
+#[derive(Default)]
+struct JobControl {
+    job: Mutex<Option<Job>>,
+    cancel: AtomicBool,
+    paused: AtomicBool,
+}
+
+impl JobRun {
+    /// Time spent running (not paused).
+    pub fn active_time(&self) -> Duration {
+        let paused = self.paused_for + self.paused_since.map(|t| t.elapsed()).unwrap_or_default();
+        self.started.elapsed().saturating_sub(paused)
+    }
+
+    /// Finished files per second of active time.
+    pub fn rate(&self) -> f64 {
+        let t = self.active_time().as_secs_f64();
+        if t > 0.0 { self.done as f64 / t } else { 0.0 }
+    }
+
+    /// Estimated time left.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate();
+        (rate > 0.0 && self.done > 0).then(|| Duration::from_secs_f64((self.total - self.done) as f64 / rate))
+    }
+
+    /// Whether the job is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused_since.is_some()
+    }
+
+    /// Pauses or resumes handing out files.
+    pub fn set_paused(&mut self, paused: bool) {
+        match (paused, self.paused_since) {
+            (true, None) => self.paused_since = Some(Instant::now()),
+            (false, Some(t)) => {
+                self.paused_for += t.elapsed();
+                self.paused_since = None;
+            }
+            _ => {}
+        }
+        self.control.paused.store(paused, Ordering::SeqCst);
+        if let Some(job) = self.control.job.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            job.set_paused(paused);
+        }
+    }
+
+    /// Stops handing out files (workers finish the file they are on).
+    pub fn cancel(&mut self) {
+        self.cancelling = true;
+        self.set_paused(false);
+        self.control.cancel.store(true, Ordering::SeqCst);
+        if let Some(job) = self.control.job.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            job.cancel();
+        }
+    }
+}
+
+/// The selected track's view: spectrogram, playback state.
+pub struct TrackView {
+    /// Index into [`MelotagApp::tracks`].
+    pub track: usize,
+    /// Spectrogram computation id.
+    pub spec_id: u64,
+    /// The spectrogram as it fills in.
+    pub spec: Spectrogram,
+}
+
+/// Percentiles of recorded frame times.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameStats {
+    /// Frames recorded.
+    pub frames: usize,
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Slowest frame, milliseconds.
+    pub max_ms: f64,
+}
+
+/// The app.
+pub struct MelotagApp {
+    /// Persistent settings.
+    pub persisted: Persisted,
+    /// Start-up options.
+    pub options: AppOptions,
+    /// Every manifest found (ok or not).
+    pub manifests: Vec<Arc<Manifest>>,
+    /// Manifests that failed to load.
+    pub manifest_errors: Vec<String>,
+    /// The open folder.
+    pub folder: Option<PathBuf>,
+    /// Its audio files.
+    pub tracks: Vec<Track>,
+    by_path: HashMap<PathBuf, usize>,
+    /// Paths the scan could not read.
+    pub scan_errors: Vec<(PathBuf, String)>,
+    /// Scan in progress: (id, still listing).
+    pub scanning: Option<(u64, bool)>,
+    /// Filter box text.
+    pub filter: String,
+    /// Visible track indices, sorted and filtered.
+    pub view: Vec<usize>,
+    view_dirty: bool,
+    /// Selected track index.
+    pub selected: Option<usize>,
+    /// Scroll the table to the selection next frame.
+    pub scroll_to_selected: bool,
+    /// The selected track's spectrogram.
+    pub track_view: Option<TrackView>,
+    /// Batch and single-track jobs.
+    pub jobs: Vec<JobRun>,
+    /// Playback.
+    pub playback: Playback,
+    /// Last error to show in the status bar.
+    pub message: Option<String>,
+    frame_times: Vec<f32>,
+    /// eframe's whole-frame CPU time (UI, tessellation, painting) of each previous frame.
+    cpu_times: Vec<f32>,
+    next_id: u64,
+    pending_open: Option<PathBuf>,
+    tx: Sender<BgMsg>,
+    rx: Receiver<BgMsg>,
+    bg: Option<Bg>,
+}
+
+impl MelotagApp {
+    /// Builds the app from eframe's storage (if any) and the start-up options. No folder is
+    /// scanned here: that starts with the first frame, on a background thread.
+    pub fn new(storage: Option<&dyn eframe::Storage>, options: AppOptions) -> MelotagApp {
+        let mut persisted: Persisted = storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)).unwrap_or_default();
+        if let Some(id) = &options.model_id {
+            persisted.model_id = id.clone();
+        }
+        if let Some(mode) = options.mode {
+            persisted.mode = mode;
+        }
+        let mut manifests = Vec::new();
+        let mut manifest_errors = Vec::new();
+        for m in model::available_manifests() {
+            match m {
+                Ok(m) => manifests.push(Arc::new(m)),
+                Err(e) => manifest_errors.push(e.to_string()),
+            }
+        }
+        let pending_open = options
+            .folder
+            .clone()
+            .or_else(|| persisted.last_folder.clone().filter(|f| f.is_dir()))
+            .or_else(|| {
+                options
+                    .open_music_dir
+                    .then(|| directories::UserDirs::new().and_then(|u| u.audio_dir().map(Path::to_path_buf)))
+                    .flatten()
+                    .filter(|d| d.is_dir())
+            });
+        let playback = match &options.audio {
+            AudioOutput::Default => Playback::open_default(),
+            AudioOutput::Unavailable(reason) => Playback::unavailable(reason.clone()),
+        };
+        let (tx, rx) = channel();
+        let mut app = MelotagApp {
+            persisted,
+            options,
+            manifests,
+            manifest_errors,
+            folder: None,
+            tracks: Vec::new(),
+            by_path: HashMap::new(),
+            scan_errors: Vec::new(),
+            scanning: None,
+            filter: String::new(),
+            view: Vec::new(),
+            view_dirty: true,
+            selected: None,
+            scroll_to_selected: false,
+            track_view: None,
+            jobs: Vec::new(),
+            playback,
+            message: None,
+            frame_times: Vec::new(),
+            cpu_times: Vec::new(),
+            next_id: 1,
+            pending_open,
+            tx,
+            rx,
+            bg: None,
+        };
+        if app.manifest().is_none() {
+            // An alias ("musicnn", the CLI's default) or a model that is gone: its id, else the first.
+            let id = model::resolve_model(&app.persisted.model_id)
+                .ok()
+                .map(|m| m.id)
+                .filter(|id| app.manifests.iter().any(|m| &m.id == id))
+                .or_else(|| app.manifests.first().map(|m| m.id.clone()));
+            if let Some(id) = id {
+                app.persisted.model_id = id;
+            }
+        }
+        app
+    }
+
+    /// The current model's manifest.
+    pub fn manifest(&self) -> Option<Arc<Manifest>> {
+        self.manifests.iter().find(|m| m.id == self.persisted.model_id).cloned()
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn bg(&self) -> Bg {
+        self.bg.clone().expect("bg is set on the first frame")
+    }
+
+    /// Opens a folder: clears the table and starts a background scan.
+    pub fn open_folder(&mut self, folder: PathBuf) {
+        for job in &mut self.jobs {
+            if job.finished.is_none() {
+                job.cancel();
+            }
+        }
+        self.playback.stop();
+        self.folder = Some(folder.clone());
+        self.persisted.last_folder = Some(folder.clone());
+        self.tracks.clear();
+        self.by_path.clear();
+        self.scan_errors.clear();
+        self.selected = None;
+        self.track_view = None;
+        self.view_dirty = true;
+        let scan = self.next_id();
+        self.scanning = Some((scan, true));
+        let model_id = self.persisted.model_id.clone();
+        let mode = self.persisted.mode;
+        spawn_scan(scan, folder, model_id, mode, self.options.cache_path.clone(), self.bg());
+    }
+
+    /// Switches model or mode: results shown are those of the new pair (from the cache when
+    /// there), running jobs of the old pair are cancelled, the selected track is re-analysed.
+    pub fn set_model_mode(&mut self, model_id: String, mode: Mode) {
+        if model_id == self.persisted.model_id && mode == self.persisted.mode {
+            return;
+        }
+        self.persisted.model_id = model_id.clone();
+        self.persisted.mode = mode;
+        for job in &mut self.jobs {
+            if job.finished.is_none() {
+                job.cancel();
+            }
+        }
+        for t in &mut self.tracks {
+            t.clear_outcome();
+        }
+        self.view_dirty = true;
+        let items: Vec<(PathBuf, Option<FileStamp>)> = self.tracks.iter().map(|t| (t.path.clone(), t.stamp)).collect();
+        if let Some(cache_path) = self.options.cache_path.clone() {
+            let bg = self.bg();
+            std::thread::Builder::new()
+                .name("melotag-cache-read".into())
+                .spawn(move || {
+                    let Ok(cache) = Cache::open_at(&cache_path) else { return };
+                    for chunk in items.chunks(256) {
+                        let hits = chunk
+                            .iter()
+                            .filter_map(|(p, stamp)| {
+                                let stamp = stamp.or_else(|| FileStamp::of(p))?;
+                                cache.get(p, stamp, &model_id, mode).ok().flatten().map(|r| (p.clone(), r))
+                            })
+                            .collect();
+                        if !bg.send(BgMsg::Cached { model_id: model_id.clone(), mode, items: hits }) {
+                            return;
+                        }
+                    }
+                })
+                .ok();
+        }
+        if let Some(i) = self.selected {
+            self.analyse_selected_if_needed(i);
+        }
+    }
+
+    /// Selects a track: starts its spectrogram (and playback audio) and, when it has no
+    /// result for the current model and mode, its analysis.
+    pub fn select(&mut self, index: usize) {
+        if self.selected == Some(index) && self.track_view.is_some() {
+            return;
+        }
+        self.selected = Some(index);
+        self.scroll_to_selected = true;
+        self.playback.stop();
+        let Some(track) = self.tracks.get(index) else { return };
+        let path = track.path.clone();
+        let hint = track.duration_s;
+        let spec_id = self.next_id();
+        let params = self.manifest().map(|m| m.frontend.clone());
+        self.track_view = Some(TrackView { track: index, spec_id, spec: Spectrogram::requested_now() });
+        if let Some(params) = params {
+            crate::ui::spectrogram::spawn(spec_id, path, params, self.playback.is_available(), hint, self.bg());
+        }
+        self.analyse_selected_if_needed(index);
+    }
+
+    fn analyse_selected_if_needed(&mut self, index: usize) {
+        let Some(track) = self.tracks.get(index) else { return };
+        if !matches!(track.status, Status::NotAnalysed) {
+            return;
+        }
+        let path = track.path.clone();
+        let stamp = track.stamp;
+        self.start_job(JobKind::Single, vec![(path, stamp)]);
+    }
+
+    /// Starts "Tag library" over every track without a result for the current model and mode.
+    pub fn start_batch(&mut self) {
+        if self.batch().is_some_and(|b| b.finished.is_none()) {
+            return;
+        }
+        let files: Vec<(PathBuf, Option<FileStamp>)> = self
+            .tracks
+            .iter()
+            .filter(|t| matches!(t.status, Status::NotAnalysed | Status::Error(_)))
+            .map(|t| (t.path.clone(), t.stamp))
+            .collect();
+        self.jobs.retain(|j| j.kind != JobKind::Batch);
+        if files.is_empty() {
+            self.message = Some("Every track is already tagged with this model and mode.".into());
+            return;
+        }
+        self.start_job(JobKind::Batch, files);
+    }
+
+    fn start_job(&mut self, kind: JobKind, files: Vec<(PathBuf, Option<FileStamp>)>) {
+        let Some(manifest) = self.manifest() else {
+            self.message = Some("No model installed: run `make setup` in the melotag folder.".into());
+            return;
+        };
+        for (path, _) in &files {
+            if let Some(&i) = self.by_path.get(path) {
+                self.tracks[i].status = Status::Queued;
+            }
+        }
+        self.view_dirty = true;
+        let id = self.next_id();
+        let control = Arc::new(JobControl::default());
+        let workers = match (kind, self.options.workers) {
+            (JobKind::Single, _) => 1,
+            (JobKind::Batch, 0) => analysis::default_workers(),
+            (JobKind::Batch, n) => n,
+        };
+        self.jobs.push(JobRun {
+            id,
+            kind,
+            model_id: manifest.id.clone(),
+            mode: self.persisted.mode,
+            total: files.len(),
+            done: 0,
+            failed: 0,
+            started: Instant::now(),
+            paused_for: Duration::ZERO,
+            paused_since: None,
+            cancelling: false,
+            finished: None,
+            files: files.iter().map(|f| f.0.clone()).collect(),
+            control: control.clone(),
+        });
+        let config = JobConfig { manifest, mode: self.persisted.mode, workers };
+        spawn_job(id, config, files, self.options.cache_path.clone(), control, self.bg());
+    }
+
+    /// The current (or last) batch.
+    pub fn batch(&self) -> Option<&JobRun> {
+        self.jobs.iter().find(|j| j.kind == JobKind::Batch)
+    }
+
+    /// The current (or last) batch, mutably.
+    pub fn batch_mut(&mut self) -> Option<&mut JobRun> {
+        self.jobs.iter_mut().find(|j| j.kind == JobKind::Batch)
+    }
+
+    /// Whether a batch is running.
+    pub fn batch_running(&self) -> bool {
+        self.batch().is_some_and(|b| b.finished.is_none())
+    }
+
+    /// The track at `path`, if listed.
+    pub fn track_by_path(&self, path: &Path) -> Option<&Track> {
+        self.by_path.get(path).map(|&i| &self.tracks[i])
+    }
+
+    /// Frame-time percentiles so far (with `frame_stats`).
+    pub fn frame_stats(&self) -> Option<FrameStats> {
+        percentiles(&self.frame_times)
+    }
+
+    fn drain(&mut self) {
+        let tags: Vec<String> = self.manifest().map(|m| m.tags.clone()).unwrap_or_default();
+        // Bounded per frame so a flood of messages cannot stall a frame.
+        let deadline = Instant::now() + Duration::from_millis(4);
+        while let Ok(msg) = self.rx.try_recv() {
+            self.handle(msg, &tags);
+            if Instant::now() > deadline {
+                if let Some(bg) = &self.bg {
+                    bg.ctx.request_repaint();
+                }
+                break;
+            }
+        }
+    }
+
+    fn current_scan(&self, scan: u64) -> bool {
+        self.scanning.is_some_and(|(s, _)| s == scan)
+    }
+
+    fn handle(&mut self, msg: BgMsg, tags: &[String]) {
+        match msg {
+            BgMsg::Found { scan, paths } if self.current_scan(scan) => {
+                for p in paths {
+                    if !self.by_path.contains_key(&p) {
+                        self.by_path.insert(p.clone(), self.tracks.len());
+                        self.tracks.push(Track::new(p));
+                    }
+                }
+                self.view_dirty = true;
+            }
+            BgMsg::Listed { scan, errors } if self.current_scan(scan) => {
+                self.scan_errors = errors;
+                self.scanning = Some((scan, false));
+            }
+            BgMsg::Meta { scan, items } if self.current_scan(scan) => {
+                for (p, meta) in items {
+                    if let Some(&i) = self.by_path.get(&p) {
+                        let t = &mut self.tracks[i];
+                        if let Some(title) = meta.title {
+                            t.title = title;
+                        }
+                        if let Some(artist) = meta.artist {
+                            t.artist = artist;
+                        }
+                        if t.duration_s.is_none() {
+                            t.duration_s = meta.duration_s;
+                        }
+                        t.stamp = meta.stamp;
+                        t.reindex();
+                    }
+                }
+                self.view_dirty = true;
+            }
+            BgMsg::ScanDone { scan } if self.current_scan(scan) => {
+                self.scanning = None;
+            }
+            BgMsg::Cached { model_id, mode, items } => {
+                if model_id != self.persisted.model_id || mode != self.persisted.mode {
+                    return;
+                }
+                for (p, outcome) in items {
+                    if let Some(&i) = self.by_path.get(&p)
+                        && matches!(self.tracks[i].status, Status::NotAnalysed)
+                    {
+                        self.tracks[i].set_outcome(outcome, tags);
+                    }
+                }
+                self.view_dirty = true;
+            }
+            BgMsg::PickedFolder(folder) => self.open_folder(folder),
+            BgMsg::Spec { id, msg } => {
+                if let Some(tv) = &mut self.track_view
+                    && tv.spec_id == id
+                {
+                    if let SpecMsg::Playback { samples, rate } = msg {
+                        self.playback.load(samples, rate);
+                    } else {
+                        tv.spec.apply(msg);
+                    }
+                }
+            }
+            BgMsg::Job { id, msg } => self.handle_job(id, msg, tags),
+            _ => {} // a stale scan
+        }
+    }
+
+    fn handle_job(&mut self, id: u64, msg: JobMsg, tags: &[String]) {
+        let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else { return };
+        let current = job.model_id == self.persisted.model_id && job.mode == self.persisted.mode;
+        match msg {
+            JobMsg::Running => {}
+            JobMsg::Started(path) => {
+                if current && let Some(&i) = self.by_path.get(&path) {
+                    self.tracks[i].status = Status::Analysing;
+                    self.view_dirty = true;
+                }
+            }
+            JobMsg::Finished(result) => {
+                job.done += 1;
+                if result.outcome.is_err() {
+                    job.failed += 1;
+                }
+                if current && let Some(&i) = self.by_path.get(&result.path) {
+                    self.tracks[i].set_outcome(result.outcome, tags);
+                    self.view_dirty = true;
+                }
+            }
+            JobMsg::Done { cancelled } => {
+                job.finished = Some(if cancelled {
+                    format!("Cancelled after {} of {} tracks", job.done, job.total)
+                } else {
+                    format!("Tagged {} tracks ({} failed)", job.done, job.failed)
+                });
+                job.paused_since = None;
+                // Files the job never reached go back to "not analysed".
+                if current {
+                    for p in std::mem::take(&mut job.files) {
+                        if let Some(&i) = self.by_path.get(&p)
+                            && matches!(self.tracks[i].status, Status::Queued | Status::Analysing)
+                        {
+                            self.tracks[i].status = Status::NotAnalysed;
+                        }
+                    }
+                }
+                // A single-track job is forgotten; the batch stays for its summary.
+                if job.kind == JobKind::Single {
+                    self.jobs.retain(|j| j.id != id);
+                }
+                self.view_dirty = true;
+            }
+            JobMsg::Failed(e) => {
+                job.finished = Some(format!("Could not start the analysis: {e}"));
+                self.message = Some(e.clone());
+                if current {
+                    for p in std::mem::take(&mut job.files) {
+                        if let Some(&i) = self.by_path.get(&p)
+                            && matches!(self.tracks[i].status, Status::Queued | Status::Analysing)
+                        {
+                            self.tracks[i].status = Status::Error(e.clone());
+                        }
+                    }
+                }
+                if job.kind == JobKind::Single {
+                    self.jobs.retain(|j| j.id != id);
+                }
+                self.view_dirty = true;
+            }
+        }
+    }
+
+    /// Recomputes the sorted, filtered view when something changed.
+    pub fn refresh_view(&mut self) {
+        if !self.view_dirty {
+            return;
+        }
+        self.view_dirty = false;
+        let needle = self.filter.trim().to_lowercase();
+        let tracks = &self.tracks;
+        let mut view: Vec<usize> = (0..tracks.len())
+            .filter(|&i| {
+                if needle.is_empty() {
+                    return true;
+                }
+                tracks[i].search.contains(&needle)
+            })
+            .collect();
+        let key = self.persisted.sort;
+        view.sort_by(|&a, &b| {
+            let (x, y) = (&tracks[a], &tracks[b]);
+            let ord = match key {
+                SortColumn::Title => x.title_key.cmp(&y.title_key),
+                SortColumn::Artist => x.artist_key.cmp(&y.artist_key),
+                SortColumn::Duration => x.duration_s.unwrap_or(-1.0).total_cmp(&y.duration_s.unwrap_or(-1.0)),
+                SortColumn::Format => x.format.cmp(&y.format),
+                SortColumn::Status => x.status.rank().cmp(&y.status.rank()),
+                SortColumn::Tags => x.top_tags.first().cmp(&y.top_tags.first()),
+            };
+            // Tracks are listed in path order: the index breaks ties cheaply.
+            ord.then_with(|| a.cmp(&b))
+        });
+        if !self.persisted.ascending {
+            view.reverse();
+        }
+        self.view = view;
+    }
+
+    /// Marks the view for re-sorting/filtering.
+    pub fn invalidate_view(&mut self) {
+        self.view_dirty = true;
+    }
+
+    /// Asks for a folder with the system dialog (on a thread: the dialog blocks).
+    pub fn pick_folder(&mut self) {
+        let bg = self.bg();
+        let start = self.folder.clone();
+        std::thread::Builder::new()
+            .name("melotag-folder-dialog".into())
+            .spawn(move || {
+                let mut dialog = rfd::FileDialog::new().set_title("Open a music folder");
+                if let Some(dir) = start {
+                    dialog = dialog.set_directory(dir);
+                }
+                if let Some(folder) = dialog.pick_folder() {
+                    bg.send(BgMsg::PickedFolder(folder));
+                }
+            })
+            .ok();
+    }
+
+    /// Draws one frame (also what the tests call).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let t0 = Instant::now();
+        let ctx = ui.ctx().clone();
+        if self.bg.is_none() {
+            self.bg = Some(Bg { tx: self.tx.clone(), ctx: ctx.clone() });
+        }
+        if let Some(folder) = self.pending_open.take() {
+            self.open_folder(folder);
+        }
+        // A folder (or a file: its folder) dropped on the window.
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        if let Some(p) = dropped.into_iter().next() {
+            let folder = if p.is_dir() { Some(p) } else { p.parent().map(Path::to_path_buf) };
+            if let Some(folder) = folder {
+                self.open_folder(folder);
+            }
+        }
+        self.drain();
+        self.refresh_view();
+        self.scripted_steps(&ctx);
+
+        crate::ui::toolbar_ui(self, ui);
+        if self.batch().is_some() {
+            crate::ui::batch_ui::batch_ui(self, ui);
+        }
+        if self.folder.is_none() {
+            crate::ui::empty_ui(self, ui);
+        } else {
+            if self.selected.is_some() {
+                egui::Panel::bottom("track")
+                    .resizable(true)
+                    .default_size(460.0)
+                    .min_size(200.0)
+                    .show(ui, |ui| crate::ui::track_ui::track_ui(self, ui));
+            }
+            egui::CentralPanel::default().show(ui, |ui| crate::ui::library_ui::library_ui(self, ui));
+        }
+
+        // Keep animating while something moves: background work wakes us itself.
+        if self.playback.is_playing() {
+            ctx.request_repaint_after(Duration::from_millis(33));
+        }
+        if self.batch_running() {
+            ctx.request_repaint_after(Duration::from_millis(250));
+        }
+        if self.options.frame_stats {
+            let ms = t0.elapsed().as_secs_f32() * 1000.0;
+            if ms > 8.0 {
+                tracing::debug!("slow frame {}: {ms:.1} ms ({} tracks)", self.frame_times.len(), self.tracks.len());
+            }
+            self.frame_times.push(ms);
+        }
+    }
+
+    /// `--select` and `--bench`: act once the folder is listed.
+    fn scripted_steps(&mut self, ctx: &egui::Context) {
+        if let Some(after) = self.options.quit_after {
+            if crate::process_start().elapsed() >= after {
+                self.options.quit_after = None;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            } else {
+                ctx.request_repaint_after(Duration::from_millis(100));
+            }
+        }
+        if self.scanning.is_some_and(|(_, listing)| listing) {
+            return;
+        }
+        if let Some(name) = self.options.select.take() {
+            match self.tracks.iter().position(|t| t.path.file_name().is_some_and(|n| n.to_string_lossy() == name)) {
+                Some(i) => self.select(i),
+                None => self.message = Some(format!("{name} is not in this folder")),
+            }
+        }
+        if self.options.bench && !self.is_scanning() {
+            match self.batch() {
+                None => {
+                    self.frame_times.clear();
+                    self.cpu_times.clear();
+                    self.start_batch();
+                    if self.batch().is_none() {
+                        self.options.bench = false;
+                    }
+                }
+                Some(b) if b.finished.is_some() => {
+                    eprintln!("batch: {} tracks in {:.2} s", b.done, b.active_time().as_secs_f64());
+                    self.options.bench = false;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Number of tracks in the open folder.
+    pub fn track_count(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Whether the folder scan (listing, tags and cache) is still going.
+    pub fn is_scanning(&self) -> bool {
+        self.scanning.is_some()
+    }
+}
+
+impl eframe::App for MelotagApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if self.options.frame_stats
+            && let Some(cpu) = frame.info().cpu_usage
+        {
+            self.cpu_times.push(cpu * 1000.0);
+        }
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.persisted);
+    }
+
+    fn on_exit(&mut self) {
+        for job in &mut self.jobs {
+            if job.finished.is_none() {
+                job.cancel();
+            }
+        }
+        if let Some(s) = self.frame_stats() {
+            println!(
+                "frame time (UI code) over {} frames: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                s.frames, s.p50_ms, s.p99_ms, s.max_ms
+            );
+        }
+        if let Some(s) = percentiles(&self.cpu_times) {
+            println!(
+                "frame time (whole frame: UI, tessellation, painting) over {} frames: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                s.frames, s.p50_ms, s.p99_ms, s.max_ms
+            );
+        }
+    }
+}
+
+/// p50 / p99 / max of frame times in milliseconds.
+fn percentiles(times: &[f32]) -> Option<FrameStats> {
+    if times.is_empty() {
+        return None;
+    }
+    let mut v = times.to_vec();
+    v.sort_by(f32::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64;
+    Some(FrameStats { frames: v.len(), p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) })
+}
+
+/// Lists `folder` (sending files as they are found), then reads tags and cached results.
+fn spawn_scan(scan: u64, folder: PathBuf, model_id: String, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
+    std::thread::Builder::new()
+        .name("melotag-scan".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let mut all = Vec::new();
+            let mut batch = Vec::new();
+            let mut errors = Vec::new();
+            let mut last = Instant::now();
+            for entry in walkdir::WalkDir::new(&folder).follow_links(true).sort_by_file_name() {
+                match entry {
+                    Ok(e) => {
+                        if e.file_type().is_file() && crate::library::is_audio_path(e.path()) {
+                            batch.push(e.path().to_path_buf());
+                        }
+                    }
+                    Err(e) if e.loop_ancestor().is_some() => {}
+                    Err(e) => {
+                        let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| folder.clone());
+                        let reason = e.io_error().map(crate::library::io_reason).unwrap_or_else(|| e.to_string());
+                        errors.push((path, reason));
+                    }
+                }
+                if !batch.is_empty() && (batch.len() >= 500 || last.elapsed() > Duration::from_millis(100)) {
+                    all.extend(batch.iter().cloned());
+                    if !bg.send(BgMsg::Found { scan, paths: std::mem::take(&mut batch) }) {
+                        return;
+                    }
+                    last = Instant::now();
+                }
+            }
+            all.extend(batch.iter().cloned());
+            bg.send(BgMsg::Found { scan, paths: batch });
+            bg.send(BgMsg::Listed { scan, errors });
+            tracing::info!("scan: listed {} files in {:.2} s", all.len(), started.elapsed().as_secs_f64());
+
+            let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
+            for chunk in all.chunks(64) {
+                let mut metas = Vec::with_capacity(chunk.len());
+                let mut hits = Vec::new();
+                for p in chunk {
+                    let meta = read_meta(p);
+                    if let (Some(c), Some(stamp)) = (&cache, meta.stamp)
+                        && let Ok(Some(r)) = c.get(p, stamp, &model_id, mode)
+                    {
+                        hits.push((p.clone(), r));
+                    }
+                    metas.push((p.clone(), meta));
+                }
+                if !bg.send(BgMsg::Meta { scan, items: metas }) {
+                    return;
+                }
+                if !hits.is_empty() {
+                    bg.send(BgMsg::Cached { model_id: model_id.clone(), mode, items: hits });
+                }
+            }
+            bg.send(BgMsg::ScanDone { scan });
+            tracing::info!("scan: tags and cache read for {} files after {:.2} s", all.len(), started.elapsed().as_secs_f64());
+        })
+        .expect("spawning the scanner");
+}
+
+/// Title, artist and duration from the file's tags (lofty), and its cache stamp.
+fn read_meta(path: &Path) -> Meta {
+    use lofty::prelude::*;
+    let mut meta = Meta { stamp: FileStamp::of(path), ..Meta::default() };
+    let read = std::panic::catch_unwind(|| lofty::read_from_path(path));
+    if let Ok(Ok(file)) = read {
+        let d = file.properties().duration();
+        if d > Duration::ZERO {
+            meta.duration_s = Some(d.as_secs_f64());
+        }
+        if let Some(tag) = file.primary_tag().or_else(|| file.first_tag()) {
+            meta.title = tag.title().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            meta.artist = tag.artist().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        }
+    }
+    meta
+}
+
+/// Starts `analysis::Job` on a thread (opening sessions takes a while) and forwards its events
+/// by path, writing each result to the cache on the way.
+fn spawn_job(
+    id: u64,
+    config: JobConfig,
+    files: Vec<(PathBuf, Option<FileStamp>)>,
+    cache_path: Option<PathBuf>,
+    control: Arc<JobControl>,
+    bg: Bg,
+) {
+    std::thread::Builder::new()
+        .name("melotag-job".into())
+        .spawn(move || {
+            let model_id = config.manifest.id.clone();
+            let mode = config.mode;
+            let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+            let (job, events) = match Job::start(config, paths) {
+                Ok(x) => x,
+                Err(e) => {
+                    bg.send(BgMsg::Job { id, msg: JobMsg::Failed(e.to_string()) });
+                    return;
+                }
+            };
+            {
+                let mut slot = control.job.lock().unwrap_or_else(|p| p.into_inner());
+                job.set_paused(control.paused.load(Ordering::SeqCst));
+                if control.cancel.load(Ordering::SeqCst) {
+                    job.cancel();
+                }
+                *slot = Some(job);
+            }
+            bg.send(BgMsg::Job { id, msg: JobMsg::Running });
+            let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
+            for event in events {
+                let msg = match event {
+                    Event::Started { index } => JobMsg::Started(files[index].0.clone()),
+                    Event::Finished { index, result } => {
+                        if let Some(c) = &cache
+                            && let Some(stamp) = files[index].1.or_else(|| FileStamp::of(&files[index].0))
+                            && crate::cache::worth_caching(&result.outcome)
+                            && let Err(e) = c.put(&result.path, stamp, &model_id, mode, &result.outcome)
+                        {
+                            tracing::warn!("writing the analysis cache: {e:#}");
+                        }
+                        JobMsg::Finished(result)
+                    }
+                    Event::Done { cancelled } => {
+                        bg.send(BgMsg::Job { id, msg: JobMsg::Done { cancelled } });
+                        break;
+                    }
+                };
+                if !bg.send(BgMsg::Job { id, msg }) {
+                    break;
+                }
+            }
+            let job = control.job.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(job) = job {
+                job.cancel();
+                job.join();
+            }
+        })
+        .expect("spawning a job thread");
+}
+
+/// `melotag gui [FOLDER]` and `melotag` alone: opens the window.
+pub fn run_gui(args: GuiArgs) -> anyhow::Result<i32> {
+    let cache_path = crate::cache::default_path().map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok();
+    let folder = match args.folder {
+        Some(f) if !f.is_dir() => anyhow::bail!("{} is not a folder", f.display()),
+        Some(f) => Some(std::fs::canonicalize(&f).unwrap_or(f)),
+        None => None,
+    };
+    let model_id = match &args.model {
+        Some(spec) => Some(model::resolve_model(spec)?.id),
+        None => None,
+    };
+    let options = AppOptions {
+        folder,
+        open_music_dir: true,
+        audio: AudioOutput::Default,
+        cache_path,
+        workers: 0,
+        frame_stats: args.frame_stats || args.bench,
+        select: args.select,
+        bench: args.bench,
+        quit_after: args.quit_after.filter(|s| *s > 0.0).map(Duration::from_secs_f64),
+        model_id,
+        mode: args.mode,
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("melotag")
+            .with_inner_size([1280.0, 860.0])
+            .with_min_inner_size([640.0, 480.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "melotag",
+        native,
+        Box::new(move |cc| Ok(Box::new(MelotagApp::new(cc.storage, options)))),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))?;
+    Ok(0)
+}

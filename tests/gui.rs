@@ -1,0 +1,365 @@
+//! The desktop app driven through egui_kittest (no window, no GPU): open a folder, click a
+//! track, batch-tag, cancel, bad files, no audio device, keyboard, filter, cache.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{test_signal, write_wav};
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use melotag::app::{AppOptions, AudioOutput, MelotagApp, Status};
+
+fn options(folder: &Path, cache: &Path) -> AppOptions {
+    AppOptions {
+        folder: Some(folder.to_path_buf()),
+        open_music_dir: false,
+        audio: AudioOutput::Unavailable("no audio device in tests".into()),
+        cache_path: Some(cache.join("cache.sqlite")),
+        workers: 1,
+        frame_stats: true,
+        select: None,
+        bench: false,
+        quit_after: None,
+        model_id: None,
+        mode: None,
+    }
+}
+
+fn harness(app: MelotagApp) -> Harness<'static, MelotagApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_ui_state(|ui, app: &mut MelotagApp| app.show(ui), app)
+}
+
+/// Steps frames until `done` holds (background threads work meanwhile).
+fn step_until(h: &mut Harness<'static, MelotagApp>, what: &str, mut done: impl FnMut(&MelotagApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn scanned(app: &MelotagApp, n: usize) -> bool {
+    app.track_count() == n && !app.is_scanning()
+}
+
+fn write_tracks(dir: &Path, names: &[&str], seconds: f64) {
+    for (k, name) in names.iter().enumerate() {
+        // Different rates so the files differ.
+        let rate = 16_000 + 2_000 * k as u32;
+        write_wav(&dir.join(name), rate, 1, &test_signal(rate, 1, seconds));
+    }
+}
+
+#[test]
+fn opening_a_folder_and_clicking_a_track_shows_its_tag_scores() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["a.wav", "b.wav"], 4.0);
+    std::fs::write(music.path().join("notes.txt"), "not audio").unwrap();
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 2));
+    assert!(h.query_by_label("2 tracks").is_some());
+
+    h.get_by_label("b.wav").click();
+    step_until(&mut h, "b.wav's analysis", |a| {
+        a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done)
+    });
+    step_until(&mut h, "the spectrogram", |a| a.track_view.as_ref().is_some_and(|tv| tv.spec.done));
+    h.step();
+    let app = h.state();
+    let track = app.track_by_path(&music.path().join("b.wav")).unwrap();
+    let manifest = app.manifest().unwrap();
+    let scores = &track.analysis.as_ref().unwrap().scores;
+    assert_eq!(scores.len(), 50);
+    let best = (0..scores.len()).max_by(|&i, &j| scores[i].total_cmp(&scores[j])).unwrap();
+    let label = format!("{} {:.3}", manifest.tags[best], scores[best]);
+    assert!(h.query_by_label(&label).is_some(), "tag label {label:?} is shown");
+    assert!(h.query_by_label("Top tags:").is_some());
+    // The table's status and top-tag columns are filled in too.
+    assert!(h.query_all_by_label("done").count() >= 1);
+    assert!(h.query_all_by_label_contains(&manifest.tags[best]).count() >= 2, "table and panel");
+
+    // Whole-track mode: the selected track is analysed again, with a taggram.
+    let model_id = manifest.id.clone();
+    h.state_mut().set_model_mode(model_id, melotag::analysis::Mode::Full);
+    step_until(&mut h, "the full-mode analysis", |a| {
+        a.track_by_path(&music.path().join("b.wav"))
+            .is_some_and(|t| t.status == Status::Done && t.analysis.as_ref().is_some_and(|x| x.windows.is_some()))
+    });
+    h.step();
+    assert!(h.query_by_label("Top tags:").is_some());
+    let spec = &h.state().track_view.as_ref().unwrap().spec;
+    assert!(spec.columns > 0 && spec.received == spec.columns, "every column arrived: {}/{}", spec.received, spec.columns);
+    assert!((spec.duration_s - 4.0).abs() < 0.01, "duration {}", spec.duration_s);
+}
+
+#[test]
+fn a_batch_runs_to_completion_and_reopening_uses_the_cache() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let names = ["1.wav", "2.wav", "3.wav", "4.wav"];
+    write_tracks(music.path(), &names, 3.0);
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 4));
+    h.get_by_label("Tag library").click();
+    step_until(&mut h, "the batch", |a| a.batch().is_some_and(|b| b.finished.is_some()));
+    h.step();
+    let app = h.state();
+    assert!(app.tracks.iter().all(|t| t.status == Status::Done && !t.top_tags.is_empty()));
+    assert_eq!(app.batch().unwrap().done, 4);
+    assert!(h.query_by_label("Tagged 4 tracks (0 failed)").is_some());
+    assert!(h.query_by_label("4 / 4").is_some(), "progress bar text");
+    let stats = app.frame_stats().unwrap();
+    eprintln!("frame time during the batch test: p50 {:.2} ms, p99 {:.2} ms over {} frames", stats.p50_ms, stats.p99_ms, stats.frames);
+    let before: Vec<Vec<f32>> = app.tracks.iter().map(|t| t.analysis.as_ref().unwrap().scores.clone()).collect();
+    drop(h);
+
+    // Reopening shows the results at once, without analysing anything.
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the cached results", |a| {
+        scanned(a, 4) && a.tracks.iter().all(|t| t.status == Status::Done)
+    });
+    assert!(h.state().jobs.is_empty(), "nothing was analysed again");
+    let after: Vec<Vec<f32>> = h.state().tracks.iter().map(|t| t.analysis.as_ref().unwrap().scores.clone()).collect();
+    assert_eq!(before, after);
+    drop(h);
+
+    // A changed file is analysed again.
+    write_wav(&music.path().join("2.wav"), 22_050, 1, &test_signal(22_050, 1, 2.0));
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 4));
+    let app = h.state();
+    assert_eq!(app.track_by_path(&music.path().join("2.wav")).unwrap().status, Status::NotAnalysed);
+    assert_eq!(app.track_by_path(&music.path().join("1.wav")).unwrap().status, Status::Done);
+}
+
+#[test]
+fn cancelling_a_batch_stops_it_and_leaves_the_rest_untagged() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..24).map(|i| format!("track{i:02}.wav")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    write_tracks(music.path(), &names, 20.0);
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 24));
+    h.get_by_label("Tag library").click();
+    step_until(&mut h, "the first result", |a| a.batch().is_some_and(|b| b.done >= 1));
+    h.get_by_label("Pause").click();
+    h.step();
+    h.step();
+    assert!(h.state().batch().unwrap().is_paused());
+    assert!(h.query_by_label("Resume").is_some());
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the cancellation", |a| a.batch().is_some_and(|b| b.finished.is_some()));
+    h.step();
+    let app = h.state();
+    let batch = app.batch().unwrap();
+    assert!(batch.done < 24, "cancelled early: {} done", batch.done);
+    assert!(batch.finished.as_deref().unwrap().starts_with("Cancelled after"));
+    let done = app.tracks.iter().filter(|t| t.status == Status::Done).count();
+    assert_eq!(done, batch.done);
+    assert!(app.tracks.iter().all(|t| matches!(t.status, Status::Done | Status::NotAnalysed)), "nothing left queued");
+}
+
+#[test]
+fn bad_files_show_their_error_status() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["good.wav"], 3.0);
+    std::fs::write(music.path().join("empty.mp3"), b"").unwrap();
+    std::fs::write(music.path().join("text.ogg"), "this is not audio\n".repeat(100)).unwrap();
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 3));
+    h.get_by_label("Tag library").click();
+    step_until(&mut h, "the batch", |a| a.batch().is_some_and(|b| b.finished.is_some()));
+    h.step();
+    let app = h.state();
+    for bad in ["empty.mp3", "text.ogg"] {
+        let t = app.track_by_path(&music.path().join(bad)).unwrap();
+        assert!(matches!(&t.status, Status::Error(e) if !e.is_empty()), "{bad}: {:?}", t.status);
+    }
+    assert_eq!(app.track_by_path(&music.path().join("good.wav")).unwrap().status, Status::Done);
+    assert!(h.query_by_label("error: file is empty").is_some(), "the table shows the reason");
+    assert!(h.query_by_label("Tagged 3 tracks (2 failed)").is_some());
+
+    // Selecting a bad file shows the failure instead of a spectrogram.
+    h.get_by_label("text.ogg").click();
+    step_until(&mut h, "the spectrogram error", |a| a.track_view.as_ref().is_some_and(|tv| tv.spec.error.is_some()));
+    h.step();
+    assert!(h.query_by_label_contains("Analysis failed:").is_some());
+}
+
+#[test]
+fn without_an_audio_device_the_app_runs_and_playback_is_disabled() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["a.wav"], 3.0);
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 1));
+    h.get_by_label("a.wav").click();
+    step_until(&mut h, "the spectrogram", |a| a.track_view.as_ref().is_some_and(|tv| tv.spec.done));
+    h.step();
+    let play = h.get_by_label("Play");
+    assert!(play.accesskit_node().is_disabled(), "Play is disabled without a device");
+    play.click();
+    h.step();
+    assert!(!h.state().playback.is_playing());
+    assert_eq!(h.state().playback.unavailable_reason(), Some("no audio device in tests"));
+    assert!(h.query_by_label("no audio output").is_some());
+}
+
+#[test]
+fn arrow_keys_filter_and_sort() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["alpha.wav", "beta.wav", "gamma.wav"], 1.0);
+    let mut opts = options(music.path(), data.path());
+    opts.cache_path = None;
+    let mut h = harness(MelotagApp::new(None, opts));
+    step_until(&mut h, "the scan", |a| scanned(a, 3));
+    let title = |a: &MelotagApp| a.selected.map(|i| a.tracks[i].title.clone());
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(title(h.state()).as_deref(), Some("alpha.wav"));
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(title(h.state()).as_deref(), Some("gamma.wav"), "stops at the last row");
+    h.key_press(egui::Key::ArrowUp);
+    h.step();
+    assert_eq!(title(h.state()).as_deref(), Some("beta.wav"));
+
+    // Clicking the header of the sort column reverses the order.
+    h.get_by_label_contains("Title").click();
+    h.step();
+    h.step();
+    let first = |a: &MelotagApp| a.tracks[a.view[0]].title.clone();
+    assert_eq!(first(h.state()), "gamma.wav");
+
+    h.state_mut().filter = "BET".into();
+    h.state_mut().invalidate_view();
+    h.step();
+    assert_eq!(h.state().view.len(), 1);
+    assert!(h.query_by_label("1 of 3 tracks").is_some());
+}
+
+#[test]
+fn settings_survive_a_restart() {
+    use eframe::Storage;
+    #[derive(Default)]
+    struct Mem(std::collections::HashMap<String, String>);
+    impl Storage for Mem {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.into(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut app = MelotagApp::new(None, options(music.path(), data.path()));
+    app.persisted.mode = melotag::analysis::Mode::Full;
+    app.persisted.sort = melotag::app::SortColumn::Duration;
+    app.persisted.last_folder = Some(music.path().to_path_buf());
+    let mut storage = Mem::default();
+    eframe::App::save(&mut app, &mut storage);
+    let mut opts = options(music.path(), data.path());
+    opts.folder = None;
+    let restored = MelotagApp::new(Some(&storage), opts);
+    assert_eq!(restored.persisted.mode, melotag::analysis::Mode::Full);
+    assert_eq!(restored.persisted.sort, melotag::app::SortColumn::Duration);
+    assert_eq!(restored.persisted.last_folder.as_deref(), Some(music.path()));
+}
+
+#[test]
+fn without_a_folder_the_app_offers_to_open_one() {
+    let data = tempfile::tempdir().unwrap();
+    let mut opts = options(data.path(), data.path());
+    opts.folder = None;
+    let mut h = harness(MelotagApp::new(None, opts));
+    h.step();
+    assert!(h.query_by_label("No music folder open").is_some());
+    assert!(h.query_by_label("Open a music folder…").is_some());
+    assert!(h.get_by_label("Tag library").accesskit_node().is_disabled());
+}
+
+#[test]
+fn the_cli_reuses_cached_results_with_identical_output() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["a.wav", "b.wav"], 3.0);
+    std::fs::write(music.path().join("bad.mp3"), b"").unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let json = data.path().join(out);
+        let mut args: Vec<&std::ffi::OsStr> = vec!["tag".as_ref(), music.path().as_os_str(), "--mode".as_ref(), "full".as_ref()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend(["--json".as_ref(), json.as_os_str()]);
+        let o = common::melotag_data(data.path(), &args);
+        assert_eq!(o.status.code(), Some(1), "bad.mp3 fails: {}", String::from_utf8_lossy(&o.stderr));
+        (std::fs::read(json).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (first, err1) = run(&[], "1.json");
+    let cache = melotag::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap();
+    assert_eq!(cache.len().unwrap(), 3, "two results and one error cached");
+    let (second, err2) = run(&[], "2.json");
+    let (third, _) = run(&["--no-cache"], "3.json");
+    assert_eq!(first, second, "cached output is identical");
+    assert_eq!(first, third);
+    assert_eq!(err1, err2, "the same error line");
+}
+
+#[test]
+fn dropping_a_folder_on_the_window_opens_it() {
+    #[derive(Debug)]
+    struct Dropped(std::path::PathBuf);
+    impl egui::DroppedFile for Dropped {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            Err("a folder".into())
+        }
+    }
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(first.path(), &["one.wav"], 1.0);
+    write_tracks(second.path(), &["two.wav", "three.wav"], 1.0);
+    let mut h = harness(MelotagApp::new(None, options(first.path(), data.path())));
+    step_until(&mut h, "the first folder", |a| scanned(a, 1));
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(second.path().to_path_buf())));
+    step_until(&mut h, "the dropped folder", |a| scanned(a, 2));
+    assert_eq!(h.state().folder.as_deref(), Some(second.path()));
+    assert_eq!(h.state().persisted.last_folder.as_deref(), Some(second.path()), "remembered for next time");
+}
+
+#[test]
+fn json_to_dev_null_leaves_the_device_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["a.wav"], 1.0);
+    let o = common::melotag_data(
+        data.path(),
+        &["tag".as_ref(), music.path().as_os_str(), "--json".as_ref(), "/dev/null".as_ref()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device(), "/dev/null is still a device");
+}

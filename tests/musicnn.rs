@@ -1,0 +1,180 @@
+//! musicnn MSD through the real binary, against musicnn's own extractor (TensorFlow on the
+//! original checkpoint, librosa front end) run at test time in `.venv-musicnn`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const STEMS: [&str; 4] = ["bensound-actionable", "bensound-cute", "bensound-dubstep", "bensound-thejazzpiano"];
+
+/// Python of the musicnn venv (`make setup`), or MELOTAG_MUSICNN_PYTHON.
+fn musicnn_python() -> PathBuf {
+    let py = std::env::var_os("MELOTAG_MUSICNN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-musicnn/bin/python"));
+    assert!(py.exists(), "{} not found: run `make setup` (or set MELOTAG_MUSICNN_PYTHON)", py.display());
+    py
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+}
+
+fn top(tags: &[String], scores: &[f64]) -> String {
+    let best = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
+    tags[best].clone()
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+#[test]
+fn full_mode_matches_musicnns_extractor() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = STEMS.iter().map(|s| upstream_audio(s, "mp3")).collect();
+
+    let ours_json = dir.path().join("ours.json");
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
+    args.extend(["--json".as_ref(), ours_json.as_os_str()]);
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let out = melotag_tag(&args);
+    assert!(out.status.success(), "melotag failed: {}", String::from_utf8_lossy(&out.stderr));
+    let ours = read_json(&ours_json);
+    assert_eq!(ours["model"], "musicnn_msd");
+
+    let ref_json = dir.path().join("reference.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/musicnn_reference.py");
+    let same_audio = dir.path().join("same-audio");
+    std::fs::create_dir(&same_audio).unwrap();
+    let out = Command::new(musicnn_python())
+        .arg(&script)
+        .arg("--save-audio")
+        .arg(&same_audio)
+        .arg(&ref_json)
+        .args(&files)
+        .env("TF_CPP_MIN_LOG_LEVEL", "2")
+        .output()
+        .expect("running tools/musicnn_reference.py");
+    assert!(out.status.success(), "musicnn reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    let reference = read_json(&ref_json);
+
+    let tags: Vec<String> =
+        ours["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let ref_tags: Vec<String> =
+        reference["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    assert_eq!(tags, ref_tags, "manifest tags differ from musicnn's MSD_LABELS");
+    assert_eq!(tags, tag_names(), "manifest tags differ from msd50_tags.txt");
+
+    let (mut worst_track, mut worst_patch) = (0.0f64, 0.0f64);
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let track = ours["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| Path::new(t["path"].as_str().unwrap()).file_name().unwrap().to_str() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from melotag's report"));
+        let theirs = &reference["tracks"][file.to_str().unwrap()];
+        let (scores, ref_scores) = (floats(&track["scores"]), floats(&theirs["mean"]));
+        let d = max_abs_diff(&scores, &ref_scores);
+        // Same patches: 187 frames from frame 0, no overlap, the partial tail dropped.
+        let windows = track["windows"].as_array().expect("full mode reports the taggram");
+        let taggram = theirs["taggram"].as_array().unwrap();
+        assert_eq!(windows.len(), taggram.len(), "{name}: patch count");
+        let dp = windows
+            .iter()
+            .zip(taggram)
+            .map(|(a, b)| max_abs_diff(&floats(a), &floats(b)))
+            .fold(0.0, f64::max);
+        println!(
+            "{name}: {} patches; max |melotag - musicnn| track {d:.5}, patch {dp:.5}; top {} / {}",
+            windows.len(),
+            top(&tags, &scores),
+            top(&tags, &ref_scores)
+        );
+        assert!(d <= 0.02, "{name}: track scores differ from musicnn's by {d:.4} (> 0.02)");
+        assert!(dp <= 0.02, "{name}: patch scores differ from musicnn's by {dp:.4} (> 0.02)");
+        worst_track = worst_track.max(d);
+        worst_patch = worst_patch.max(dp);
+        if name == "bensound-thejazzpiano.mp3" {
+            assert_eq!(top(&tags, &ref_scores), "jazz", "musicnn itself hears jazz here");
+            assert_eq!(top(&tags, &scores), "jazz", "scores: {scores:?}");
+            assert!(scores[tags.iter().position(|t| t == "jazz").unwrap()] > 0.5);
+        }
+    }
+    println!("worst: track {worst_track:.5}, patch {worst_patch:.5}");
+
+    // On the very samples the extractor analysed (16 kHz float WAVs: no resampling, so no
+    // roll-off emulation either), only the front end and ONNX Runtime vs TensorFlow remain.
+    let same_json = dir.path().join("same.json");
+    let wavs: Vec<PathBuf> = STEMS.iter().map(|s| same_audio.join(format!("{s}.wav"))).collect();
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
+    args.extend(["--json".as_ref(), same_json.as_os_str()]);
+    args.extend(wavs.iter().map(|f| f.as_os_str()));
+    let out = melotag_tag(&args);
+    assert!(out.status.success(), "melotag failed: {}", String::from_utf8_lossy(&out.stderr));
+    let same = read_json(&same_json);
+    let mut worst = 0.0f64;
+    for (file, wav) in files.iter().zip(&wavs) {
+        let track = same["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| Path::new(t["path"].as_str().unwrap()) == wav.as_path())
+            .expect("wav in report");
+        let taggram = reference["tracks"][file.to_str().unwrap()]["taggram"].as_array().unwrap();
+        let windows = track["windows"].as_array().unwrap();
+        assert_eq!(windows.len(), taggram.len());
+        for (a, b) in windows.iter().zip(taggram) {
+            worst = worst.max(max_abs_diff(&floats(a), &floats(b)));
+        }
+    }
+    println!("same samples: max |melotag - musicnn| per patch {worst:.2e}");
+    assert!(worst <= 1e-4, "on identical samples melotag differs from musicnn by {worst:.2e}");
+}
+
+#[test]
+fn center_mode_hears_jazz_and_short_clips_get_one_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(upstream_audio("bensound-thejazzpiano", "mp3"), d.join("jazz.mp3")).unwrap();
+    // 1.5 s: shorter than one 3 s patch, so it is zero-padded to one.
+    write_wav(&d.join("short.wav"), 44100, 2, &test_signal(44100, 2, 1.5));
+    let json = d.join("out.json");
+    for mode in ["center", "full"] {
+        let out = melotag_str(&[
+            "tag",
+            "--model",
+            "musicnn_msd",
+            "--mode",
+            mode,
+            "--json",
+            json.to_str().unwrap(),
+            d.join("jazz.mp3").to_str().unwrap(),
+            d.join("short.wav").to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        let report = read_json(&json);
+        let tags: Vec<String> =
+            report["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+        for t in report["tracks"].as_array().unwrap() {
+            let path = t["path"].as_str().unwrap();
+            let scores = floats(&t["scores"]);
+            assert_eq!(scores.len(), 50, "{mode} {path}: {t}");
+            assert!(scores.iter().all(|s| s.is_finite() && (0.0..=1.0).contains(s)), "{mode} {path}");
+            if path.ends_with("jazz.mp3") {
+                assert_eq!(top(&tags, &scores), "jazz", "{mode}: {scores:?}");
+            }
+            if mode == "full" && path.ends_with("short.wav") {
+                assert_eq!(t["windows"].as_array().map(Vec::len), Some(1), "one padded patch");
+            }
+        }
+    }
+}
