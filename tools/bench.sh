@@ -11,16 +11,16 @@ bin=target/release/melotag
 py=.venv/bin/python
 mkdir -p "$tracks"
 
-# Eight tracks of 3 to 6 minutes, made by concatenating the four ~31 s sample mp3s.
+# 24 tracks of 3 to 6 minutes (4.5 on average), made by concatenating the four ~31 s sample mp3s.
 srcs=("$shared"/bensound-*.mp3)
-minutes=(3 3.5 4 4.5 5 5.5 6 4)
+minutes=(3 3.5 4 4.5 5 5.5 6 4.5 3 3.5 4 4.5 5 5.5 6 4.5 3 3.5 4 4.5 5 5.5 6 4.5)
 for i in "${!minutes[@]}"; do
   f=$tracks/track$i.mp3
   [[ -s $f ]] && continue
   list=$(mktemp)
   for _ in $(seq 1 13); do for s in "${srcs[@]:i%4}" "${srcs[@]:0:i%4}"; do echo "file '$(realpath "$s")'" >>"$list"; done; done
   secs=$(awk "BEGIN{print ${minutes[$i]}*60}")
-  ffmpeg -hide_banner -loglevel error -y -f concat -safe 0 -i "$list" -t "$secs" -ar 44100 -ac 2 -c:a libmp3lame -b:a 192k "$f"
+  ffmpeg -hide_banner -loglevel fatal -y -f concat -safe 0 -i "$list" -t "$secs" -ar 44100 -ac 2 -c:a libmp3lame -b:a 192k "$f"
   rm -f "$list"
 done
 files=("$tracks"/*.mp3)
@@ -31,14 +31,17 @@ now() { date +%s.%N; }
 cat "${files[@]}" >/dev/null
 
 echo "== melotag (${#files[@]} tracks, $cores workers)"
-$bin tag "${files[0]}" --no-cache --json /dev/null >/dev/null  # warm-up: runtime and page cache
+$bin tag --model crnn "${files[0]}" --no-cache --json /dev/null >/dev/null  # warm-up: runtime and page cache
 t0=$(now)
-$bin tag "${files[@]}" --no-cache --threads "$cores" --json $out/melotag.json --stats $out/melotag-stats.json
+$bin tag --model crnn "${files[@]}" --no-cache --threads "$cores" --json $out/melotag.json --stats $out/melotag-stats.json
 t1=$(now)
 echo "{\"process_wall_s\": $(awk "BEGIN{print $t1-$t0}")}" >$out/melotag-process.json
 
 echo "== Python reference (librosa + onnxruntime, $cores processes)"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/bench_reference.py \
   --model models/choi2016_crnn.onnx --jobs "$cores" --threads 1 --json $out/python.json "${files[@]}"
+echo "== Python reference, one process"
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/bench_reference.py \
+  --model models/choi2016_crnn.onnx --jobs 1 --threads 1 --json $out/python-1.json "${files[@]}"
 
 $py tools/bench_report.py $out

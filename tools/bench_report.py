@@ -19,6 +19,7 @@ def main():
     mp = load(d, "melotag-process.json")
     mj = load(d, "melotag.json")
     py = load(d, "python.json")
+    py1 = load(d, "python-1.json")
     n = mt["files"]
     durations = [t["duration_s"] for t in mj["tracks"] if t["duration_s"]]
     rust_steady = n / mt["analysis_wall_s"]
@@ -40,8 +41,12 @@ def main():
         "|---|---|---|",
         f"| melotag | {rust_steady:.2f} | {rust_process:.2f} |",
         f"| Python reference | {py_steady:.2f} | {py_process:.2f} |",
-        f"| **ratio** | **{rust_steady / py_steady:.1f}x** | **{rust_process / py_process:.1f}x** |",
+        f"| Python reference, 1 process | {py1['steady_tracks_per_s']:.2f} | {py1['files'] / py1['process_wall_s']:.2f} |",
+        f"| **ratio to Python, {py['jobs']} processes** | **{rust_steady / py_steady:.1f}x** | **{rust_process / py_process:.1f}x** |",
+        f"| ratio to Python, 1 process | {rust_steady / py1['steady_tracks_per_s']:.1f}x | {rust_process / (py1['files'] / py1['process_wall_s']):.1f}x |",
         "",
+        f"inference-bound limit: {mt['workers'] * n / stages['inference']:.2f} tracks/s "
+        f"({mt['workers'] * n / stages['inference'] / py_steady:.1f}x the {py['jobs']}-process Python)",
         "melotag time per stage (summed over workers): "
         + ", ".join(f"{k} {v:.2f} s ({100 * v / total:.1f}%)" for k, v in stages.items()),
         f"non-inference share: {100 * (total - stages['inference']) / total:.1f}%",
