@@ -16,7 +16,7 @@ use crate::features::{MelFrontend, Windowing};
 use crate::model::{Manifest, ModelError, Tagger};
 
 /// Which part of a track is analysed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The upstream recipe: one window from the centre of the track (zero-padded when shorter).

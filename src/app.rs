@@ -63,11 +63,13 @@ pub struct Persisted {
     pub sort: SortColumn,
     /// Sort direction.
     pub ascending: bool,
+    /// Show every converted model's tag bars for the selected track side by side.
+    pub compare_models: bool,
 }
 
 impl Default for Persisted {
     fn default() -> Self {
-        Persisted { last_folder: None, model_id: model::DEFAULT_MODEL.into(), mode: Mode::Center, sort: SortColumn::Title, ascending: true }
+        Persisted { last_folder: None, model_id: model::DEFAULT_MODEL.into(), mode: Mode::Center, sort: SortColumn::Title, ascending: true, compare_models: false }
     }
 }
 
@@ -265,6 +267,36 @@ pub enum BgMsg {
     Spec { id: u64, msg: SpecMsg },
     /// An analysis job reports.
     Job { id: u64, msg: JobMsg },
+    /// A result for "Compare models" (from the cache or a fresh analysis).
+    Compare { key: CompareKey, outcome: Result<Vec<f32>, String> },
+    /// The evaluation window's run finished.
+    Eval { id: u64, outcome: Result<Box<crate::eval::EvalReport>, String> },
+}
+
+/// A "Compare models" result: file, model id, mode.
+pub type CompareKey = (PathBuf, String, Mode);
+
+/// One model's scores for the compared track.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompareState {
+    /// Being read from the cache or analysed.
+    Pending,
+    /// The 50 scores.
+    Done(Vec<f32>),
+    /// Failed, with the reason.
+    Error(String),
+}
+
+/// The evaluation window's state.
+pub struct EvalRun {
+    /// Id in [`BgMsg::Eval`].
+    pub id: u64,
+    /// The folder evaluated.
+    pub folder: PathBuf,
+    /// When it started.
+    pub started: Instant,
+    /// `None` while running; the report, or why there is none.
+    pub outcome: Option<Result<Box<crate::eval::EvalReport>, String>>,
 }
 
 /// What an analysis job's forwarding thread sends.
@@ -456,6 +488,12 @@ pub struct MelotagApp {
     pub playback: Playback,
     /// Last error to show in the status bar.
     pub message: Option<String>,
+    /// "Compare models" results of other models than the current one.
+    pub compare: HashMap<CompareKey, CompareState>,
+    /// Whether the evaluation window is open.
+    pub eval_open: bool,
+    /// The last (or running) evaluation.
+    pub eval: Option<EvalRun>,
     frame_times: Vec<f32>,
     /// eframe's whole-frame CPU time (UI, tessellation, painting) of each previous frame.
     cpu_times: Vec<f32>,
@@ -520,6 +558,9 @@ impl MelotagApp {
             jobs: Vec::new(),
             playback,
             message: None,
+            compare: HashMap::new(),
+            eval_open: false,
+            eval: None,
             frame_times: Vec::new(),
             cpu_times: Vec::new(),
             next_id: 1,
@@ -711,6 +752,82 @@ impl MelotagApp {
         spawn_job(id, config, files, self.options.cache_path.clone(), control, self.bg());
     }
 
+    /// The converted models (those "Compare models" and the evaluation use).
+    pub fn ready_manifests(&self) -> Vec<Arc<Manifest>> {
+        self.manifests.iter().filter(|m| m.onnx_path().is_file()).cloned().collect()
+    }
+
+    /// "Compare models": the scores of each converted model for the selected track, in
+    /// [`Self::ready_manifests`] order. The current model's come from the track itself; other
+    /// models' missing results are requested here (cache, else analysis, on a background
+    /// thread), `Pending` until they arrive.
+    pub fn compare_scores(&mut self) -> Vec<(Arc<Manifest>, CompareState)> {
+        let Some(track) = self.selected.and_then(|i| self.tracks.get(i)) else { return Vec::new() };
+        let (path, stamp) = (track.path.clone(), track.stamp);
+        let mode = self.persisted.mode;
+        let mut out = Vec::new();
+        let mut missing = Vec::new();
+        for m in self.ready_manifests() {
+            let state = if m.id == self.persisted.model_id {
+                match (&track.status, &track.analysis) {
+                    (Status::Done, Some(a)) => CompareState::Done(a.scores.clone()),
+                    (Status::Error(e), _) => CompareState::Error(e.clone()),
+                    _ => CompareState::Pending,
+                }
+            } else {
+                let key = (path.clone(), m.id.clone(), mode);
+                match self.compare.get(&key) {
+                    Some(s) => s.clone(),
+                    None => {
+                        self.compare.insert(key, CompareState::Pending);
+                        missing.push(m.clone());
+                        CompareState::Pending
+                    }
+                }
+            };
+            out.push((m, state));
+        }
+        if !missing.is_empty() {
+            spawn_compare(path, stamp, missing, mode, self.options.cache_path.clone(), self.bg());
+        }
+        out
+    }
+
+    /// Starts the evaluation window's run: `melotag eval --from-tags` on the open folder with
+    /// every converted model, on a background thread.
+    pub fn start_eval(&mut self) {
+        let Some(folder) = self.folder.clone() else { return };
+        if self.eval.as_ref().is_some_and(|e| e.outcome.is_none()) {
+            return;
+        }
+        let id = self.next_id();
+        let models: Vec<String> = self.ready_manifests().iter().map(|m| m.id.clone()).collect();
+        self.eval = Some(EvalRun { id, folder: folder.clone(), started: Instant::now(), outcome: None });
+        if models.is_empty() {
+            self.eval.as_mut().unwrap().outcome = Some(Err("No converted model: run `make setup` in the melotag folder.".into()));
+            return;
+        }
+        let args = crate::eval::EvalArgs {
+            paths: vec![folder],
+            labels: None,
+            from_tags: true,
+            models,
+            mode: Mode::Center,
+            threads: (self.options.workers > 0).then(|| self.options.workers.min(256) as u16),
+            json: None,
+            chart: None,
+            no_timing: false,
+        };
+        let bg = self.bg();
+        std::thread::Builder::new()
+            .name("melotag-eval".into())
+            .spawn(move || {
+                let outcome = crate::eval::build_report(&args).map(|(r, _)| Box::new(r)).map_err(|e| format!("{e:#}"));
+                bg.send(BgMsg::Eval { id, outcome });
+            })
+            .expect("spawning the evaluation thread");
+    }
+
     /// The current (or last) batch.
     pub fn batch(&self) -> Option<&JobRun> {
         self.jobs.iter().find(|j| j.kind == JobKind::Batch)
@@ -818,6 +935,20 @@ impl MelotagApp {
                 }
             }
             BgMsg::Job { id, msg } => self.handle_job(id, msg, tags),
+            BgMsg::Compare { key, outcome } => {
+                let state = match outcome {
+                    Ok(scores) => CompareState::Done(scores),
+                    Err(e) => CompareState::Error(e),
+                };
+                self.compare.insert(key, state);
+            }
+            BgMsg::Eval { id, outcome } => {
+                if let Some(run) = &mut self.eval
+                    && run.id == id
+                {
+                    run.outcome = Some(outcome);
+                }
+            }
             _ => {} // a stale scan
         }
     }
@@ -982,6 +1113,10 @@ impl MelotagApp {
                     .show(ui, |ui| crate::ui::track_ui::track_ui(self, ui));
             }
             egui::CentralPanel::default().show(ui, |ui| crate::ui::library_ui::library_ui(self, ui));
+        }
+
+        if self.eval_open {
+            crate::ui::eval_ui::eval_window(self, &ctx);
         }
 
         // Keep animating while something moves: background work wakes us itself.
@@ -1239,6 +1374,54 @@ fn spawn_job(
             }
         })
         .expect("spawning a job thread");
+}
+
+/// "Compare models": each model's result for one file, from the cache when there, else
+/// analysed (one worker) and written to the cache; one [`BgMsg::Compare`] per model.
+fn spawn_compare(path: PathBuf, stamp: Option<FileStamp>, manifests: Vec<Arc<Manifest>>, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
+    std::thread::Builder::new()
+        .name("melotag-compare".into())
+        .spawn(move || {
+            let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
+            let stamp = stamp.or_else(|| FileStamp::of(&path));
+            for m in manifests {
+                let key = (path.clone(), m.id.clone(), mode);
+                if let (Some(c), Some(stamp)) = (&cache, stamp)
+                    && let Ok(Some(outcome)) = c.get(&path, stamp, &m.id, mode)
+                {
+                    if !bg.send(BgMsg::Compare { key, outcome: outcome.map(|a| a.scores) }) {
+                        return;
+                    }
+                    continue;
+                }
+                let config = JobConfig { manifest: m.clone(), mode, workers: 1 };
+                let outcome = match Job::start(config, vec![path.clone()]) {
+                    Err(e) => Err(e.to_string()),
+                    Ok((job, events)) => {
+                        let mut outcome = Err("not analysed".to_string());
+                        for event in events {
+                            match event {
+                                Event::Finished { result, .. } => outcome = result.outcome,
+                                Event::Done { .. } => break,
+                                Event::Started { .. } => {}
+                            }
+                        }
+                        job.join();
+                        if let (Some(c), Some(stamp)) = (&cache, stamp)
+                            && crate::cache::worth_caching(&outcome)
+                            && let Err(e) = c.put(&path, stamp, &m.id, mode, &outcome)
+                        {
+                            tracing::warn!("writing the analysis cache: {e:#}");
+                        }
+                        outcome.map(|a| a.scores)
+                    }
+                };
+                if !bg.send(BgMsg::Compare { key, outcome }) {
+                    return;
+                }
+            }
+        })
+        .expect("spawning a compare thread");
 }
 
 /// `melotag gui [FOLDER]` and `melotag` alone: opens the window.

@@ -251,17 +251,7 @@ fn tag(args: TagArgs) -> Result<i32> {
     let files = scan.files;
     let workers = args.threads.map(usize::from).unwrap_or_else(analysis::default_workers);
 
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(files.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} tracks  {per_sec}  ETA {eta}  {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = progress_bar(files.len());
     // Top-K lines go to stdout unless a machine-readable report goes there.
     let print_top = args.json.is_none() && args.csv.is_none();
 
@@ -330,8 +320,22 @@ fn print_top_tags(path: &Path, scores: &[f32], manifest: &Manifest, k: u16) {
     println!("{}\t{}", path.display(), tags.join(", "));
 }
 
+/// A progress bar with count, rate and ETA on stderr, hidden when stderr is not a terminal.
+pub(crate) fn progress_bar(len: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} tracks  {per_sec}  ETA {eta}  {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
 /// Writes to a file (atomically: temp file then rename) or to stdout for `-`.
-fn write_output(path: &Path, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+pub(crate) fn write_output(path: &Path, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     if path == Path::new("-") {
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();

@@ -12,7 +12,6 @@
 //!   others are listed as skipped. Macro averages are plain means over the evaluated tags.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -551,8 +550,13 @@ fn analyse(manifest: &Arc<Manifest>, mode: Mode, workers: usize, files: &[PathBu
         .collect())
 }
 
-/// `melotag eval`.
-pub fn run_eval(args: &EvalArgs) -> Result<i32> {
+/// The error of [`build_report`] when no file has a label (a GENRE/MOOD tag, or a CSV row).
+pub const NO_LABELS: &str = "no labelled audio file among the given paths";
+
+/// Everything `melotag eval` computes (analysis, metrics, timing), without printing or writing:
+/// the report and the number of files that failed. Also what the desktop app's evaluation
+/// window runs (on a background thread).
+pub fn build_report(args: &EvalArgs) -> Result<(EvalReport, usize)> {
     let manifests = resolve_models(&args.models)?;
     let tags = manifests[0].tags.clone();
     let vocab = Vocabulary::new(&tags);
@@ -618,7 +622,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
         eprintln!("note: labels outside the {} tags, ignored: {}", tags.len(), names.join(", "));
     }
     if labelled.is_empty() {
-        bail!("no labelled audio file among the given paths");
+        bail!(NO_LABELS);
     }
 
     let files: Vec<PathBuf> = labelled.iter().map(|(f, _)| f.clone()).collect();
@@ -693,13 +697,18 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
         skipped_tags,
         models,
     };
+    Ok((report, failed))
+}
 
+/// `melotag eval`.
+pub fn run_eval(args: &EvalArgs) -> Result<i32> {
+    let (report, failed) = build_report(args)?;
     let to_stdout = args.json.as_deref() == Some(Path::new("-"));
     if !to_stdout {
         print_table(&report);
     }
     if let Some(path) = &args.json {
-        write_output(path, |w| {
+        crate::cli::write_output(path, |w| {
             serde_json::to_writer_pretty(&mut *w, &report)?;
             writeln!(w)?;
             Ok(())
@@ -707,7 +716,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
         .context("writing JSON")?;
     }
     if let Some(path) = &args.chart {
-        write_output(path, |w| Ok(w.write_all(chart_svg(&report).as_bytes())?)).context("writing the chart")?;
+        crate::cli::write_output(path, |w| Ok(w.write_all(chart_svg(&report).as_bytes())?)).context("writing the chart")?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }
@@ -766,26 +775,6 @@ pub fn print_table(r: &EvalReport) {
 
 fn short_id(id: &str) -> &str {
     id.strip_prefix("choi2016_").unwrap_or(id)
-}
-
-/// Writes to a file (temp file then rename) or to stdout for `-`.
-fn write_output(path: &Path, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    if path == Path::new("-") {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        body(&mut lock)?;
-        lock.flush()?;
-        return Ok(());
-    }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        body(&mut w)?;
-        w.flush()?;
-    }
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

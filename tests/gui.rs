@@ -363,3 +363,121 @@ fn json_to_dev_null_leaves_the_device_alone() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device(), "/dev/null is still a device");
 }
+
+/// `melotag tag FILE --model MODEL --json`: the file's 50 scores.
+fn cli_scores(data: &Path, file: &Path, model: &str) -> Vec<f64> {
+    let json = data.join(format!("{model}.json"));
+    let o = common::melotag_data(
+        data,
+        &["tag".as_ref(), file.as_os_str(), "--model".as_ref(), model.as_ref(), "--json".as_ref(), json.as_os_str()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = common::read_json(&json);
+    report["tracks"][0]["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+#[test]
+fn compare_models_shows_every_models_scores_for_the_selected_track() {
+    use melotag::app::CompareState;
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["a.wav", "b.wav"], 4.0);
+    let mut app = MelotagApp::new(None, options(music.path(), data.path()));
+    let ids = ["musicnn_msd", "choi2016_cnn"];
+    app.manifests.retain(|m| ids.contains(&m.id.as_str()));
+    assert_eq!(app.ready_manifests().len(), 2, "both models are converted (make setup)");
+    app.persisted.model_id = "musicnn_msd".into();
+    let mut h = harness(app);
+    step_until(&mut h, "the scan", |a| scanned(a, 2));
+    h.get_by_label("b.wav").click();
+    step_until(&mut h, "b.wav's analysis", |a| {
+        a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done)
+    });
+    h.step();
+    assert!(h.query_by_label("Top tags:").is_some());
+    h.get_by_label("Compare models").click();
+    step_until(&mut h, "the other model's result", |a| {
+        a.compare.values().any(|s| matches!(s, CompareState::Done(_)))
+    });
+    h.step();
+    h.step();
+    assert!(h.state().persisted.compare_models, "the toggle is a persisted setting");
+    assert!(h.query_by_label("Top tags:").is_none(), "the single-model bars give way");
+    let models = h.state_mut().compare_scores();
+    assert_eq!(models.len(), 2);
+    let file = music.path().join("b.wav");
+    for (m, state) in &models {
+        let CompareState::Done(scores) = state else { panic!("{}: {state:?}", m.id) };
+        let cli = cli_scores(data.path(), &file, &m.id);
+        assert_eq!(scores.len(), 50);
+        for (i, (&got, &want)) in scores.iter().zip(&cli).enumerate() {
+            assert!((got as f64 - want).abs() < 1e-5, "{} {}: {got} vs {want}", m.id, m.tags[i]);
+        }
+        // Each model's legend line with its best tag and score.
+        let best = (0..50).max_by(|&i, &j| cli[i].total_cmp(&cli[j])).unwrap();
+        let label = format!("■ {} — {} {:.3}", m.name, m.tags[best], cli[best]);
+        assert!(h.query_by_label(&label).is_some(), "{label:?} is shown");
+    }
+    // The other model's result went to the cache.
+    let cache = melotag::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap();
+    let stamp = melotag::cache::FileStamp::of(&file).unwrap();
+    assert!(cache.get(&file, stamp, "choi2016_cnn", melotag::analysis::Mode::Center).unwrap().is_some());
+}
+
+#[test]
+fn the_evaluation_window_matches_melotag_eval_from_tags() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // Short excerpts of the sample tracks with GENRE tags; two rock, two jazz.
+    let tracks = [("bensound-actionable", "rock"), ("bensound-dubstep", "Rock"), ("bensound-cute", "Jazz"), ("bensound-thejazzpiano", "jazz")];
+    for (stem, genre) in tracks {
+        let src = common::upstream_audio(stem, "mp3");
+        let out = music.path().join(format!("{stem}.flac"));
+        common::ffmpeg(&[
+            "-ss", "20", "-t", "6", "-i", src.to_str().unwrap(), "-ac", "1",
+            "-metadata", &format!("genre={genre}"), out.to_str().unwrap(),
+        ]);
+    }
+    let json = data.path().join("eval.json");
+    let o = common::melotag_data(
+        data.path(),
+        &["eval".as_ref(), music.path().as_os_str(), "--from-tags".as_ref(), "--json".as_ref(), json.as_os_str()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let cli = common::read_json(&json);
+
+    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 4));
+    h.get_by_label("Evaluate models").click();
+    step_until(&mut h, "the evaluation", |a| a.eval.as_ref().is_some_and(|e| e.outcome.is_some()));
+    h.step();
+    h.step();
+    let app = h.state();
+    let report = match app.eval.as_ref().unwrap().outcome.as_ref().unwrap() {
+        Ok(r) => r,
+        Err(e) => panic!("evaluation failed: {e}"),
+    };
+    let want = cli["models"].as_array().unwrap();
+    assert_eq!(report.models.len(), want.len());
+    assert!(report.models.len() >= 2);
+    for (m, w) in report.models.iter().zip(want) {
+        assert_eq!(m.id, w["id"].as_str().unwrap());
+        let (got, want_auc) = (m.macro_roc_auc.unwrap(), w["macro_roc_auc"].as_f64().unwrap());
+        assert!((got - want_auc).abs() < 1e-9, "{}: {got} vs {want_auc}", m.id);
+        assert_eq!(m.tracks, 4);
+        assert!(h.query_all_by_label(&m.name).count() >= 1, "{} in the table", m.name);
+        assert!(h.query_all_by_label(&format!("{got:.4}")).count() >= 1, "{}'s ROC-AUC in the table", m.name);
+    }
+    assert!(h.query_by_label(melotag::ui::eval_ui::NO_LABELS_TEXT).is_none());
+    drop(h);
+
+    // An untagged folder: the window says there is nothing to evaluate against.
+    let plain = tempfile::tempdir().unwrap();
+    write_tracks(plain.path(), &["x.wav"], 1.0);
+    let mut h = harness(MelotagApp::new(None, options(plain.path(), data.path())));
+    step_until(&mut h, "the scan", |a| scanned(a, 1));
+    h.get_by_label("Evaluate models").click();
+    step_until(&mut h, "the evaluation", |a| a.eval.as_ref().is_some_and(|e| e.outcome.is_some()));
+    h.step();
+    assert!(h.query_by_label(melotag::ui::eval_ui::NO_LABELS_TEXT).is_some());
+}

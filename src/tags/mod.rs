@@ -14,10 +14,8 @@ pub mod write;
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 
 pub use fields::{FieldId, Raw, Role, TagFile, TagKind};
 pub use policy::{Category, Policy, Selection};
@@ -134,17 +132,7 @@ pub fn run_write(args: &WriteArgs) -> Result<i32> {
     let mut planned: Vec<Option<Planned>> = Vec::new();
     if !files.is_empty() {
         let workers = args.threads.map(usize::from).unwrap_or_else(analysis::default_workers);
-        let progress = if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(files.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} tracks  ETA {eta}  {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let progress = crate::cli::progress_bar(files.len());
         planned = (0..files.len()).map(|_| None).collect();
         let config = JobConfig { manifest: manifest.clone(), mode: args.mode, workers };
         // Cached results are only used for files unchanged since they were analysed.

@@ -3,6 +3,7 @@
 //! the empty state are here. [`player`] wraps rodio, [`spectrogram`] computes the picture.
 
 pub mod batch_ui;
+pub mod eval_ui;
 pub mod library_ui;
 pub mod player;
 pub mod spectrogram;
@@ -94,6 +95,16 @@ pub fn toolbar_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
                 .clicked()
             {
                 app.start_batch();
+            }
+            if ui
+                .add_enabled(app.folder.is_some(), egui::Button::new("Evaluate models"))
+                .on_hover_text("Score every converted model against the GENRE/MOOD tags already in this folder's files")
+                .clicked()
+            {
+                app.eval_open = true;
+                if app.eval.as_ref().is_none_or(|e| Some(&e.folder) != app.folder.as_ref()) {
+                    app.start_eval();
+                }
             }
             ui.separator();
             let filter = ui.add(

@@ -57,6 +57,15 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
     }
 
     ui.add_space(4.0);
+    let mut compare = app.persisted.compare_models;
+    ui.checkbox(&mut compare, "Compare models")
+        .on_hover_text("Every converted model's scores for this track, side by side (missing ones are analysed)");
+    app.persisted.compare_models = compare;
+    if compare {
+        let models = app.compare_scores();
+        compare_bars_ui(ui, &models);
+        return;
+    }
     match (&track.status, &track.analysis, &manifest) {
         (Status::Done, Some(a), Some(m)) => {
             let mut ranked: Vec<(usize, f32)> = a.scores.iter().copied().enumerate().collect();
@@ -261,6 +270,118 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
         .x_axis_formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .show(ui, |plot| {
+            for chart in charts {
+                plot.bar_chart(chart);
+            }
+        });
+}
+
+/// One colour per model in "Compare models".
+const MODEL_COLORS: [egui::Color32; 6] = [
+    egui::Color32::from_rgb(86, 156, 214),
+    egui::Color32::from_rgb(230, 145, 56),
+    egui::Color32::from_rgb(106, 190, 120),
+    egui::Color32::from_rgb(200, 110, 200),
+    egui::Color32::from_rgb(220, 90, 90),
+    egui::Color32::from_rgb(200, 200, 90),
+];
+
+/// "Compare models": per tag (grouped genre / mood / instrument-voice / era as the single bars)
+/// one bar per model, one colour per model with a legend; the exact score on hover. Models
+/// still running show as "analysing" under the chart.
+fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Manifest>, crate::app::CompareState)]) {
+    use crate::app::CompareState;
+    let Some(tags) = models.first().map(|(m, _)| m.tags.clone()) else {
+        ui.label("No converted model to compare: run `make setup` in the melotag folder.");
+        return;
+    };
+    ui.horizontal_wrapped(|ui| {
+        for (k, (m, state)) in models.iter().enumerate() {
+            let color = MODEL_COLORS[k % MODEL_COLORS.len()];
+            match state {
+                CompareState::Done(scores) => {
+                    let best = (0..scores.len()).max_by(|&i, &j| scores[i].total_cmp(&scores[j]));
+                    let top = best.and_then(|i| Some(format!(" — {} {:.3}", m.tags.get(i)?, scores[i]))).unwrap_or_default();
+                    ui.colored_label(color, format!("■ {}{top}", m.name))
+                }
+                CompareState::Pending => {
+                    ui.spinner();
+                    ui.label(format!("{}: analysing…", m.name))
+                }
+                CompareState::Error(e) => ui.colored_label(ui.visuals().error_fg_color, format!("{}: {e}", m.name)),
+            };
+        }
+    });
+    let order = grouped_order(&tags);
+    let n = models.len().max(1) as f64;
+    let group_w = 0.8;
+    let bar_w = group_w / n;
+    // Category bands: the x position of each tag leaves a gap between categories.
+    let mut xs: Vec<(usize, f64)> = Vec::with_capacity(order.len());
+    let mut x = 0.0;
+    let mut last_cat = None;
+    for &i in &order {
+        let cat = lookup(&tags[i]).map(|(c, _)| c);
+        if last_cat.is_some() && last_cat != Some(cat) {
+            x += 0.5;
+        }
+        last_cat = Some(cat);
+        xs.push((i, x));
+        x += 1.0;
+    }
+    let mut charts = Vec::new();
+    let mut max = 0.05f32;
+    for (k, (m, state)) in models.iter().enumerate() {
+        let CompareState::Done(scores) = state else { continue };
+        if m.tags != tags {
+            continue;
+        }
+        let color = MODEL_COLORS[k % MODEL_COLORS.len()];
+        let bars: Vec<Bar> = xs
+            .iter()
+            .map(|&(i, x)| {
+                let v = scores.get(i).copied().unwrap_or(0.0);
+                max = max.max(v);
+                let offset = -group_w / 2.0 + bar_w * (k as f64 + 0.5);
+                Bar::new(x + offset, v as f64).name(format!("{} — {}", tags[i], m.name)).width(bar_w * 0.95).fill(color)
+            })
+            .collect();
+        charts.push(
+            BarChart::new(m.name.clone(), bars)
+                .color(color)
+                .element_formatter(Box::new(|bar, _| format!("{}: {:.4}", bar.name, bar.value))),
+        );
+    }
+    let names: Vec<(f64, String)> = xs.iter().map(|&(i, x)| (x, tags[i].clone())).collect();
+    let cats: Vec<(f64, &'static str)> = GROUPS
+        .iter()
+        .filter_map(|(cat, label, _)| {
+            xs.iter().find(|&&(i, _)| lookup(&tags[i]).map(|(c, _)| c) == *cat).map(|&(_, x)| (x, *label))
+        })
+        .collect();
+    ui.label(
+        egui::RichText::new(
+            cats.iter().map(|(_, l)| *l).collect::<Vec<_>>().join(" · ") + " (left to right) — hover a bar for its score",
+        )
+        .small()
+        .weak(),
+    );
+    let height = ui.available_height().clamp(120.0, 260.0);
+    Plot::new("compare_bars")
+        .height(height)
+        .legend(Legend::default())
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_drag(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_x(false)
+        .include_y(0.0)
+        .include_y(max as f64 * 1.1)
+        .x_axis_formatter(move |mark, _| {
+            names.iter().find(|(x, _)| (mark.value - x).abs() < 1e-6).map(|(_, n)| n.clone()).unwrap_or_default()
         })
         .show(ui, |plot| {
             for chart in charts {
