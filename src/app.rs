@@ -610,6 +610,7 @@ impl MelotagApp {
         self.tracks.clear();
         self.by_path.clear();
         self.scan_errors.clear();
+        self.compare.clear();
         self.selected = None;
         self.track_view = None;
         self.view_dirty = true;

@@ -277,6 +277,7 @@ fn settings_survive_a_restart() {
     let mut app = MelotagApp::new(None, options(music.path(), data.path()));
     app.persisted.mode = melotag::analysis::Mode::Full;
     app.persisted.sort = melotag::app::SortColumn::Duration;
+    app.persisted.compare_models = true;
     app.persisted.last_folder = Some(music.path().to_path_buf());
     let mut storage = Mem::default();
     eframe::App::save(&mut app, &mut storage);
@@ -285,6 +286,7 @@ fn settings_survive_a_restart() {
     let restored = MelotagApp::new(Some(&storage), opts);
     assert_eq!(restored.persisted.mode, melotag::analysis::Mode::Full);
     assert_eq!(restored.persisted.sort, melotag::app::SortColumn::Duration);
+    assert!(restored.persisted.compare_models, "the Compare models toggle is remembered");
     assert_eq!(restored.persisted.last_folder.as_deref(), Some(music.path()));
 }
 
@@ -415,7 +417,7 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
         }
         // Each model's legend line with its best tag and score.
         let best = (0..50).max_by(|&i, &j| cli[i].total_cmp(&cli[j])).unwrap();
-        let label = format!("■ {} — {} {:.3}", m.name, m.tags[best], cli[best]);
+        let label = format!("{} — {} {:.3}", m.name, m.tags[best], cli[best]);
         assert!(h.query_by_label(&label).is_some(), "{label:?} is shown");
     }
     // The other model's result went to the cache.

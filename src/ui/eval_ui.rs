@@ -26,7 +26,7 @@ pub fn eval_window(app: &mut MelotagApp, ctx: &egui::Context) {
     let mut rerun = false;
     egui::Window::new("Evaluate models")
         .open(&mut open)
-        .default_size([620.0, 520.0])
+        .default_size([680.0, 560.0])
         .resizable(true)
         .show(ctx, |ui| {
             let Some(run) = &app.eval else {
@@ -110,6 +110,7 @@ fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
     }
     let max_t = pts.iter().map(|p| p.1).fold(1.0f64, f64::max);
     let (lo, hi) = pts.iter().fold((1.0f64, 0.0f64), |(lo, hi), p| (lo.min(p.2), hi.max(p.2)));
+    let label_dy = ((hi + 0.08) - (lo - 0.05).max(0.0)) * 0.05;
     Plot::new("eval_chart")
         .height(ui.available_height().clamp(200.0, 360.0))
         .legend(Legend::default())
@@ -118,7 +119,7 @@ fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
         .include_x(0.0)
         .include_x(max_t * 1.2)
         .include_y((lo - 0.05).max(0.0))
-        .include_y((hi + 0.05).min(1.0))
+        .include_y(hi + 0.08)
         .allow_scroll(false)
         .show(ui, |plot| {
             for (k, t, auc) in pts {
@@ -126,10 +127,11 @@ fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
                 let color = COLORS[k % COLORS.len()];
                 let radius = 4.0 + 12.0 * (m.parameters as f64 / max_params).sqrt() as f32;
                 plot.points(Points::new(format!("{} ({} params)", m.name, m.parameters), vec![[t, auc]]).radius(radius).color(color).filled(true));
+                // Unnamed: the legend lists the points only.
                 plot.text(
-                    Text::new(m.name.clone(), PlotPoint::new(t, auc), format!("  {}  {auc:.3}", m.name))
+                    Text::new("", PlotPoint::new(t, auc + label_dy), format!("{}  {auc:.3}", m.name))
                         .color(color)
-                        .anchor(egui::Align2::LEFT_BOTTOM),
+                        .anchor(egui::Align2::CENTER_BOTTOM),
                 );
             }
         });

@@ -2,7 +2,7 @@
 //! click to seek), the taggram in full mode, and the 50 scores as bars grouped by category.
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, Legend, Plot, PlotPoint, Text, VLine};
 
 use crate::app::{MelotagApp, Status};
 use crate::tags::Category;
@@ -304,7 +304,7 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Ma
                 CompareState::Done(scores) => {
                     let best = (0..scores.len()).max_by(|&i, &j| scores[i].total_cmp(&scores[j]));
                     let top = best.and_then(|i| Some(format!(" — {} {:.3}", m.tags.get(i)?, scores[i]))).unwrap_or_default();
-                    ui.colored_label(color, format!("■ {}{top}", m.name))
+                    ui.colored_label(color, format!("{}{top}", m.name))
                 }
                 CompareState::Pending => {
                     ui.spinner();
@@ -355,19 +355,15 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Ma
         );
     }
     let names: Vec<(f64, String)> = xs.iter().map(|&(i, x)| (x, tags[i].clone())).collect();
-    let cats: Vec<(f64, &'static str)> = GROUPS
+    // Where each category starts, for a separator and its name over the bars.
+    let cats: Vec<(f64, &'static str, egui::Color32)> = GROUPS
         .iter()
-        .filter_map(|(cat, label, _)| {
-            xs.iter().find(|&&(i, _)| lookup(&tags[i]).map(|(c, _)| c) == *cat).map(|&(_, x)| (x, *label))
+        .filter_map(|(cat, label, color)| {
+            xs.iter().find(|&&(i, _)| lookup(&tags[i]).map(|(c, _)| c) == *cat).map(|&(_, x)| (x - 0.75, *label, *color))
         })
         .collect();
-    ui.label(
-        egui::RichText::new(
-            cats.iter().map(|(_, l)| *l).collect::<Vec<_>>().join(" · ") + " (left to right) — hover a bar for its score",
-        )
-        .small()
-        .weak(),
-    );
+    ui.label(egui::RichText::new("Tags grouped genre, mood, instrument/voice, era — hover a bar for its score").small().weak());
+    let top = max as f64 * 1.1;
     let height = ui.available_height().clamp(120.0, 260.0);
     Plot::new("compare_bars")
         .height(height)
@@ -379,11 +375,15 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Ma
         .allow_double_click_reset(false)
         .show_x(false)
         .include_y(0.0)
-        .include_y(max as f64 * 1.1)
+        .include_y(top * 1.08)
         .x_axis_formatter(move |mark, _| {
             names.iter().find(|(x, _)| (mark.value - x).abs() < 1e-6).map(|(_, n)| n.clone()).unwrap_or_default()
         })
         .show(ui, |plot| {
+            for (x, label, color) in cats {
+                plot.vline(VLine::new("", x).color(color.gamma_multiply(0.6)).width(1.0));
+                plot.text(Text::new("", PlotPoint::new(x + 0.3, top * 1.05), label).color(color).anchor(egui::Align2::LEFT_CENTER));
+            }
             for chart in charts {
                 plot.bar_chart(chart);
             }
