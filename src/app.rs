@@ -764,7 +764,7 @@ impl MelotagApp {
     /// thread), `Pending` until they arrive.
     pub fn compare_scores(&mut self) -> Vec<(Arc<Manifest>, CompareState)> {
         let Some(track) = self.selected.and_then(|i| self.tracks.get(i)) else { return Vec::new() };
-        let (path, stamp) = (track.path.clone(), track.stamp);
+        let path = track.path.clone();
         let mode = self.persisted.mode;
         let mut out = Vec::new();
         let mut missing = Vec::new();
@@ -789,7 +789,7 @@ impl MelotagApp {
             out.push((m, state));
         }
         if !missing.is_empty() {
-            spawn_compare(path, stamp, missing, mode, self.options.cache_path.clone(), self.bg());
+            spawn_compare(path, missing, mode, self.options.cache_path.clone(), self.bg());
         }
         out
     }
@@ -1379,44 +1379,22 @@ fn spawn_job(
 
 /// "Compare models": each model's result for one file, from the cache when there, else
 /// analysed (one worker) and written to the cache; one [`BgMsg::Compare`] per model.
-fn spawn_compare(path: PathBuf, stamp: Option<FileStamp>, manifests: Vec<Arc<Manifest>>, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
+fn spawn_compare(path: PathBuf, manifests: Vec<Arc<Manifest>>, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
     std::thread::Builder::new()
         .name("melotag-compare".into())
         .spawn(move || {
             let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
-            let stamp = stamp.or_else(|| FileStamp::of(&path));
             for m in manifests {
                 let key = (path.clone(), m.id.clone(), mode);
-                if let (Some(c), Some(stamp)) = (&cache, stamp)
-                    && let Ok(Some(outcome)) = c.get(&path, stamp, &m.id, mode)
-                {
-                    if !bg.send(BgMsg::Compare { key, outcome: outcome.map(|a| a.scores) }) {
-                        return;
-                    }
-                    continue;
-                }
+                // From the cache when the file is unchanged, else analysed (and cached).
                 let config = JobConfig { manifest: m.clone(), mode, workers: 1 };
-                let outcome = match Job::start(config, vec![path.clone()]) {
-                    Err(e) => Err(e.to_string()),
-                    Ok((job, events)) => {
-                        let mut outcome = Err("not analysed".to_string());
-                        for event in events {
-                            match event {
-                                Event::Finished { result, .. } => outcome = result.outcome,
-                                Event::Done { .. } => break,
-                                Event::Started { .. } => {}
-                            }
-                        }
-                        job.join();
-                        if let (Some(c), Some(stamp)) = (&cache, stamp)
-                            && crate::cache::worth_caching(&outcome)
-                            && let Err(e) = c.put(&path, stamp, &m.id, mode, &outcome)
-                        {
-                            tracing::warn!("writing the analysis cache: {e:#}");
-                        }
-                        outcome.map(|a| a.scores)
+                let mut outcome = Err("not analysed".to_string());
+                let run = crate::cache::analyze_files(config, std::slice::from_ref(&path), cache.as_ref(), |event| {
+                    if let Event::Finished { result, .. } = event {
+                        outcome = result.outcome;
                     }
-                };
+                });
+                let outcome = run.map_err(|e| e.to_string()).and(outcome).map(|a| a.scores);
                 if !bg.send(BgMsg::Compare { key, outcome }) {
                     return;
                 }

@@ -72,6 +72,12 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
+    /// The cache at [`default_path`] when `wanted`; a cache that cannot be opened is logged and
+    /// skipped (analysis goes on without it).
+    pub fn open_if(wanted: bool) -> Option<Cache> {
+        wanted.then(|| Cache::open().map_err(|e| tracing::warn!("analysis cache unavailable: {e:#}")).ok()).flatten()
+    }
+
     /// Opens (creating if needed) the cache at [`default_path`].
     pub fn open() -> Result<Cache> {
         Cache::open_at(&default_path()?)
@@ -231,21 +237,16 @@ mod tests {
 pub fn analyze_files(
     config: JobConfig,
     files: &[PathBuf],
-    use_cache: bool,
+    cache: Option<&Cache>,
     mut on_event: impl FnMut(Event),
 ) -> std::result::Result<Duration, ModelError> {
-    let cache = if use_cache {
-        Cache::open().map_err(|e| tracing::warn!("analysis cache unavailable: {e:#}")).ok()
-    } else {
-        None
-    };
     let stamps: Vec<Option<FileStamp>> =
         files.iter().map(|f| cache.as_ref().and_then(|_| FileStamp::of(f))).collect();
     let (model_id, mode) = (config.manifest.id.clone(), config.mode);
     let mut to_run: Vec<usize> = Vec::new();
     let mut cached = Vec::new();
     for (index, path) in files.iter().enumerate() {
-        let hit = match (&cache, stamps[index]) {
+        let hit = match (cache, stamps[index]) {
             (Some(c), Some(stamp)) => c
                 .get(path, stamp, &model_id, mode)
                 .map_err(|e| tracing::warn!("reading the analysis cache: {e:#}"))
@@ -279,7 +280,7 @@ pub fn analyze_files(
             Event::Started { index } => on_event(Event::Started { index: to_run[index] }),
             Event::Finished { index, result } => {
                 let index = to_run[index];
-                if let (Some(c), Some(stamp)) = (&cache, stamps[index])
+                if let (Some(c), Some(stamp)) = (cache, stamps[index])
                     && worth_caching(&result.outcome)
                     && let Err(e) = c.put(&result.path, stamp, &model_id, mode, &result.outcome)
                 {

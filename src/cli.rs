@@ -259,7 +259,7 @@ fn tag(args: TagArgs) -> Result<i32> {
     let mut results: Vec<Option<TrackResult>> = vec![None; files.len()];
     let mut totals = StageTimes::default();
     let config = JobConfig { manifest: manifest.clone(), mode: args.mode, workers };
-    let startup = crate::cache::analyze_files(config, &files, !args.no_cache, |event| match event {
+    let startup = crate::cache::analyze_files(config, &files, crate::cache::Cache::open_if(!args.no_cache).as_ref(), |event| match event {
         Event::Started { index } => {
             if let Some(name) = files[index].file_name() {
                 progress.set_message(name.to_string_lossy().into_owned());

@@ -136,7 +136,7 @@ pub fn run_write(args: &WriteArgs) -> Result<i32> {
         planned = (0..files.len()).map(|_| None).collect();
         let config = JobConfig { manifest: manifest.clone(), mode: args.mode, workers };
         // Cached results are only used for files unchanged since they were analysed.
-        crate::cache::analyze_files(config, &files, !args.no_cache, |event| {
+        crate::cache::analyze_files(config, &files, crate::cache::Cache::open_if(!args.no_cache).as_ref(), |event| {
             if let Event::Finished { index, result } = event {
                 progress.inc(1);
                 let path = &files[index];
