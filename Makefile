@@ -35,7 +35,7 @@ $(ORT_LIB): $(VENV)/.stamp
 	@lib=$$($(PY) -c 'import glob, os, onnxruntime; d = os.path.join(os.path.dirname(onnxruntime.__file__), "capi"); print(sorted(glob.glob(os.path.join(d, "libonnxruntime.so*")))[0])') && \
 	  cp -f "$$lib" $@.tmp && mv -f $@.tmp $@ && echo "ONNX Runtime: $$lib -> $@"
 
-models/choi2016_%.onnx: tools/convert_choi2016.py | $(VENV)/.stamp
+models/choi2016_%.onnx: tools/convert_choi2016.py tools/converter_util.py | $(VENV)/.stamp
 	$(PY) tools/convert_choi2016.py --model $* --src $(SHARED)/upstream/choi2016 --out models
 
 # musicnn's metadata pins numpy<1.17 and TF 1.x: install it without dependencies, then what
@@ -46,7 +46,7 @@ $(VENV_MN)/.stamp: tools/requirements-musicnn.txt
 	$(PY_MN) -m pip install --quiet --disable-pip-version-check -r tools/requirements-musicnn.txt
 	@touch $@
 
-models/musicnn_msd.onnx: tools/convert_musicnn.py | $(VENV_MN)/.stamp
+models/musicnn_msd.onnx: tools/convert_musicnn.py tools/converter_util.py | $(VENV_MN)/.stamp
 	$(PY_MN) tools/convert_musicnn.py --out models
 
 build: setup

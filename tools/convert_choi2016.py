@@ -24,7 +24,6 @@ After building, the model is self-checked with onnxruntime (against a plain nump
 and, for the CRNN, against the scores published upstream) before it is moved into place.
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -32,6 +31,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from converter_util import die, sha256_of  # noqa: E402
 
 import h5py
 import numpy as np
@@ -71,19 +73,6 @@ CNN_CONV = [("conv1", "bn1", (2, 4)), ("conv2", "bn2", (2, 4)), ("conv3", "bn3",
 CRNN_PAD = 37
 CRNN_BN_EPS = 1e-3   # Keras >= 1.1: running_std holds a variance
 CNN_BN_EPS = 1e-6    # Keras 1.0.6: running_std is a std, eps added to the std
-
-
-def die(msg):
-    print(f"error: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- weights

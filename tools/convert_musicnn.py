@@ -23,7 +23,6 @@ write nothing. The output is written atomically (temp file + rename) and is not 
 it is newer than this script (use --force).
 """
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from converter_util import die, sha256_of  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,19 +52,6 @@ CKPT_SHA256 = {
     ".index": "87f3e0f3550c8d3bafc840374003e5c8af5eeb5ecf6add61af09a7822d3282c8",
 }
 TOLERANCE = 1e-5
-
-
-def die(msg):
-    print(f"error: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def crnn_tags():

@@ -11,14 +11,6 @@ use crate::eval::EvalReport;
 /// What the window says when no file of the folder has a usable GENRE or MOOD tag.
 pub const NO_LABELS_TEXT: &str = "No file in this folder has a GENRE or MOOD tag matching the models' tags, so there is nothing to evaluate against.";
 
-const COLORS: [egui::Color32; 6] = [
-    egui::Color32::from_rgb(86, 156, 214),
-    egui::Color32::from_rgb(230, 145, 56),
-    egui::Color32::from_rgb(106, 190, 120),
-    egui::Color32::from_rgb(200, 110, 200),
-    egui::Color32::from_rgb(220, 90, 90),
-    egui::Color32::from_rgb(200, 200, 90),
-];
 
 /// Draws the evaluation window (while `app.eval_open`).
 pub fn eval_window(app: &mut MelotagApp, ctx: &egui::Context) {
@@ -124,7 +116,7 @@ fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
         .show(ui, |plot| {
             for (k, t, auc) in pts {
                 let m = &r.models[k];
-                let color = COLORS[k % COLORS.len()];
+                let color = super::MODEL_COLORS[k % super::MODEL_COLORS.len()];
                 let radius = 4.0 + 12.0 * (m.parameters as f64 / max_params).sqrt() as f32;
                 plot.points(Points::new(format!("{} ({} params)", m.name, m.parameters), vec![[t, auc]]).radius(radius).color(color).filled(true));
                 // Unnamed: the legend lists the points only.

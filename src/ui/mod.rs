@@ -160,3 +160,13 @@ mod tests {
         assert_eq!(format_duration(3725.0), "1:02:05");
     }
 }
+
+/// One colour per model wherever models are shown side by side (compare bars, eval chart).
+pub(crate) const MODEL_COLORS: [egui::Color32; 6] = [
+    egui::Color32::from_rgb(86, 156, 214),
+    egui::Color32::from_rgb(230, 145, 56),
+    egui::Color32::from_rgb(106, 190, 120),
+    egui::Color32::from_rgb(200, 110, 200),
+    egui::Color32::from_rgb(220, 90, 90),
+    egui::Color32::from_rgb(200, 200, 90),
+];

@@ -256,16 +256,7 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
         }
     }
     let height = ui.available_height().clamp(120.0, 260.0);
-    Plot::new("tag_bars")
-        .height(height)
-        .legend(Legend::default())
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_drag(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .show_x(false)
-        .include_y(0.0)
+    static_bars_plot("tag_bars", height)
         .include_y(scores.iter().copied().fold(0.05f32, f32::max) as f64 * 1.1)
         .x_axis_formatter(move |mark, _| {
             let i = mark.value.round();
@@ -278,15 +269,6 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
         });
 }
 
-/// One colour per model in "Compare models".
-const MODEL_COLORS: [egui::Color32; 6] = [
-    egui::Color32::from_rgb(86, 156, 214),
-    egui::Color32::from_rgb(230, 145, 56),
-    egui::Color32::from_rgb(106, 190, 120),
-    egui::Color32::from_rgb(200, 110, 200),
-    egui::Color32::from_rgb(220, 90, 90),
-    egui::Color32::from_rgb(200, 200, 90),
-];
 
 /// "Compare models": per tag (grouped genre / mood / instrument-voice / era as the single bars)
 /// one bar per model, one colour per model with a legend; the exact score on hover. Models
@@ -299,7 +281,7 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Ma
     };
     ui.horizontal_wrapped(|ui| {
         for (k, (m, state)) in models.iter().enumerate() {
-            let color = MODEL_COLORS[k % MODEL_COLORS.len()];
+            let color = super::MODEL_COLORS[k % super::MODEL_COLORS.len()];
             match state {
                 CompareState::Done(scores) => {
                     let best = (0..scores.len()).max_by(|&i, &j| scores[i].total_cmp(&scores[j]));
@@ -338,7 +320,7 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Ma
         if m.tags != tags {
             continue;
         }
-        let color = MODEL_COLORS[k % MODEL_COLORS.len()];
+        let color = super::MODEL_COLORS[k % super::MODEL_COLORS.len()];
         let bars: Vec<Bar> = xs
             .iter()
             .map(|&(i, x)| {
@@ -365,16 +347,7 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Ma
     ui.label(egui::RichText::new("Tags grouped genre, mood, instrument/voice, era — hover a bar for its score").small().weak());
     let top = max as f64 * 1.1;
     let height = ui.available_height().clamp(120.0, 260.0);
-    Plot::new("compare_bars")
-        .height(height)
-        .legend(Legend::default())
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_drag(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .show_x(false)
-        .include_y(0.0)
+    static_bars_plot("compare_bars", height)
         .include_y(top * 1.08)
         .x_axis_formatter(move |mark, _| {
             names.iter().find(|(x, _)| (mark.value - x).abs() < 1e-6).map(|(_, n)| n.clone()).unwrap_or_default()
@@ -401,4 +374,18 @@ mod tests {
         assert_eq!(category_name("female vocalists"), "instrument");
         assert_eq!(category_name("mystery tag"), "other");
     }
+}
+
+/// A fixed (no zoom, pan or reset) bar plot with a legend, its y axis from 0.
+fn static_bars_plot(id: &str, height: f32) -> Plot<'static> {
+    Plot::new(id)
+        .height(height)
+        .legend(Legend::default())
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_drag(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_x(false)
+        .include_y(0.0)
 }
