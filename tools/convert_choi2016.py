@@ -33,7 +33,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from converter_util import die, sha256_of  # noqa: E402
+from converter_util import die, save_checked, sha256_of  # noqa: E402
 
 import h5py
 import numpy as np
@@ -431,22 +431,12 @@ def main():
         die(f"expected {spec['expected_params']:,} parameters, got {n_params:,}")
 
     model = build_onnx(a.model, layers)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix="." + spec["out"] + ".", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the usual file mode
-    try:
-        onnx.save(model, tmp)
+    def check(tmp):
         if a.no_check:
             print("self-check skipped (--no-check)")
         else:
             self_check(a.model, layers, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_checked(model, out, check)
     print(f"wrote {out} ({out.stat().st_size/1e6:.2f} MB, IR {IR_VERSION}, opset {OPSET}, "
           f"input melspec [N,1,{N_MELS},{N_FRAMES}] -> tags [N,50]) "
           f"in {time.perf_counter() - t_start:.1f} s")

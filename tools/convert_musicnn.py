@@ -27,12 +27,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from converter_util import die, sha256_of  # noqa: E402
+from converter_util import die, save_checked, sha256_of  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -187,21 +186,7 @@ def main():
         die("musicnn MSD_LABELS differ from the tags of models/choi2016_crnn.toml")
     print(f"tags: MSD_LABELS ({len(labels)}) equal the CRNN manifest's tags, in order")
     model = to_onnx(frozen)
-
-    import onnx
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix="." + OUT_NAME + ".", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the usual file mode
-    try:
-        onnx.save(model, tmp)
-        self_check(tmp, tf_out)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_checked(model, out, lambda tmp: self_check(tmp, tf_out))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, IR {IR_VERSION}, opset {OPSET}, "
           f"input melspec [N,{N_FRAMES},{N_MELS}] -> tags [N,{N_TAGS}]) "
           f"in {time.perf_counter() - t_start:.1f} s")

@@ -1,7 +1,9 @@
 """Helpers shared by the model converters (standard library only: each converter runs in
 its own venv)."""
 import hashlib
+import os
 import sys
+import tempfile
 
 
 def die(msg):
@@ -17,3 +19,22 @@ def sha256_of(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def save_checked(model, out, check):
+    """Save an ONNX model to `out` atomically: write a temp file beside it (usual file mode),
+    run `check(tmp_path)` on it, then rename. A model failing its check never appears."""
+    import onnx
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix="." + out.name + ".", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the usual file mode
+    try:
+        onnx.save(model, tmp)
+        check(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
