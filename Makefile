@@ -13,7 +13,8 @@ VENV_MN     := .venv-musicnn
 PY_MN       := $(VENV_MN)/bin/python
 ORT_DIR     := .cache/onnxruntime
 ORT_LIB     := $(ORT_DIR)/libonnxruntime.so
-MODELS      := models/choi2016_crnn.onnx models/choi2016_cnn.onnx models/musicnn_msd.onnx
+MODELS      := models/choi2016_crnn.onnx models/choi2016_cnn.onnx models/musicnn_msd.onnx \
+               models/musicnn_mtt.onnx
 SHARED      ?= ../shared
 BIN         := target/release/melotag
 
@@ -46,8 +47,9 @@ $(VENV_MN)/.stamp: tools/requirements-musicnn.txt
 	$(PY_MN) -m pip install --quiet --disable-pip-version-check -r tools/requirements-musicnn.txt
 	@touch $@
 
-models/musicnn_msd.onnx: tools/convert_musicnn.py tools/converter_util.py | $(VENV_MN)/.stamp
-	$(PY_MN) tools/convert_musicnn.py --out models
+# musicnn_msd (MSD_musicnn) and musicnn_mtt (MTT_musicnn); the self-check runs real audio patches.
+models/musicnn_%.onnx: tools/convert_musicnn.py tools/converter_util.py | $(VENV_MN)/.stamp
+	$(PY_MN) tools/convert_musicnn.py --model $* --audio $(SHARED)/upstream/choi2016/audio --out models
 
 build: setup
 	$(CARGO) build --release

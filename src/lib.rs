@@ -1,21 +1,12 @@
 //! melotag: listen to a music library and tag it.
 //!
-//! Data flows one way: [`audio`] (decode, resample) → [`features`] (log-mel) → [`model`]
-//! (manifest, ONNX sessions) → [`analysis`] (jobs, workers, events); [`library`] finds files;
-//! [`cli`] is the command line; [`tags`] writes the chosen tags back into the files (and undoes it);
-//! [`app`] and [`ui`] are the desktop app; [`cache`] keeps results between runs.
+//! [`engine`] does the work (decode, log-mel, models, analysis, cache, tags, evaluation) and
+//! knows no front end; [`cli`] (the command line) and [`app`] (the desktop app) are its two
+//! front ends, and neither imports the other: `main` dispatches between them.
 
-pub mod analysis;
 pub mod app;
-pub mod audio;
-pub mod cache;
 pub mod cli;
-pub mod eval;
-pub mod features;
-pub mod library;
-pub mod model;
-pub mod tags;
-pub mod ui;
+pub mod engine;
 
 use std::sync::OnceLock;
 use std::time::Instant;

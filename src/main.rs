@@ -1,20 +1,80 @@
-//! melotag's entry point: parse arguments, run, map errors to exit codes.
+//! melotag's entry point: parse arguments, set up logging, then run the command line or open
+//! the desktop app; map errors to exit codes.
+
+use std::io::IsTerminal;
 
 use clap::Parser;
+use melotag::app::{AppOptions, AudioOutput};
+use melotag::cli::{self, Cli, Command, GuiArgs};
 
 fn main() {
     melotag::process_start();
+    // Library logs (symphonia, ort, eframe) stay off unless RUST_LOG (or MELOTAG_LOG) asks,
+    // and are never coloured on a pipe: melotag's own output is one line per bad file.
+    let filter = std::env::var("RUST_LOG").or_else(|_| std::env::var("MELOTAG_LOG")).unwrap_or_else(|_| "off".into());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MELOTAG_LOG"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    std::process::exit(try_main());
+}
+
+fn try_main() -> i32 {
     // clap exits with code 2 on usage errors.
-    let cli = melotag::cli::Cli::parse();
-    match melotag::cli::run(cli) {
-        Ok(code) => std::process::exit(code),
+    let cli = Cli::parse();
+    if cli.version {
+        cli::print_version(cli.verbose);
+        return 0;
+    }
+    let result = match cli.command {
+        Some(Command::Gui(args)) => gui(args),
+        None => gui(GuiArgs::default()),
+        Some(_) => cli::run(cli),
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::exit(2);
+            eprintln!("error: {}", cli::output::one_line(&format!("{e:#}")));
+            2
         }
     }
+}
+
+/// `melotag gui [PATH...]` and `melotag` alone: the app's options from the arguments.
+fn gui(args: GuiArgs) -> anyhow::Result<i32> {
+    let mut folder = None;
+    let mut select = args.select;
+    if let Some(first) = args.paths.first() {
+        // A folder opens; files (as a desktop passes them) open their folder, first one selected.
+        let path = std::fs::canonicalize(first).map_err(|e| anyhow::anyhow!("{}: {}", cli::output::shown(first), melotag::engine::library::io_reason(&e)))?;
+        if path.is_dir() {
+            folder = Some(path);
+        } else {
+            folder = path.parent().map(std::path::Path::to_path_buf);
+            select = select.or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
+        }
+    }
+    let model_id = match &args.model {
+        Some(spec) => Some(melotag::engine::model::resolve_model(spec)?.id),
+        None => None,
+    };
+    let options = AppOptions {
+        folder,
+        open_music_dir: true,
+        audio: AudioOutput::Default,
+        cache_path: melotag::engine::cache::default_path().ok(),
+        journal_path: melotag::engine::paths::data_dir().ok().map(|d| d.join(melotag::engine::tags::undo::FILE_NAME)),
+        config_path: melotag::engine::paths::config_file().ok(),
+        workers: 0,
+        frame_stats: args.frame_stats || args.bench,
+        select,
+        bench: args.bench,
+        quit_after: args.quit_after.filter(|s| *s > 0.0).map(std::time::Duration::from_secs_f64),
+        model_id,
+        mode: args.mode.map(Into::into),
+        show: args.show,
+    };
+    melotag::app::run(options)?;
+    Ok(0)
 }

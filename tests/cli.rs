@@ -275,7 +275,7 @@ fn a_missing_runtime_says_what_to_run() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("a.wav");
     write_wav(&wav, 22_050, 1, &test_signal(22_050, 1, 1.0));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_melotag"))
+    let out = command(dir.path())
         .args(["tag", wav.to_str().unwrap()])
         .env("ORT_DYLIB_PATH", dir.path().join("nope/libonnxruntime.so"))
         .output()

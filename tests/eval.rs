@@ -366,7 +366,7 @@ fn models_lists_inputs_and_time_per_clip() {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     fs::copy(root.join("models/choi2016_crnn.toml"), dir.path().join("choi2016_crnn.toml")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_melotag"))
+    let out = common::command(dir.path())
         .args(["models", "--no-timing"])
         .env("MELOTAG_MODELS_DIR", dir.path())
         .output()

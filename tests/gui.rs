@@ -25,6 +25,9 @@ fn options(folder: &Path, cache: &Path) -> AppOptions {
         quit_after: None,
         model_id: None,
         mode: None,
+        journal_path: Some(cache.join("undo.sqlite3")),
+        config_path: Some(cache.join("config.toml")),
+        show: None,
     }
 }
 
@@ -90,7 +93,7 @@ fn opening_a_folder_and_clicking_a_track_shows_its_tag_scores() {
 
     // Whole-track mode: the selected track is analysed again, with a taggram.
     let model_id = manifest.id.clone();
-    h.state_mut().set_model_mode(model_id, melotag::analysis::Mode::Full);
+    h.state_mut().set_model_mode(model_id, melotag::engine::analysis::Mode::Full);
     step_until(&mut h, "the full-mode analysis", |a| {
         a.track_by_path(&music.path().join("b.wav"))
             .is_some_and(|t| t.status == Status::Done && t.analysis.as_ref().is_some_and(|x| x.windows.is_some()))
@@ -275,7 +278,7 @@ fn settings_survive_a_restart() {
     let music = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut app = MelotagApp::new(None, options(music.path(), data.path()));
-    app.persisted.mode = melotag::analysis::Mode::Full;
+    app.persisted.mode = melotag::engine::analysis::Mode::Full;
     app.persisted.sort = melotag::app::SortColumn::Duration;
     app.persisted.compare_models = true;
     app.persisted.last_folder = Some(music.path().to_path_buf());
@@ -284,7 +287,7 @@ fn settings_survive_a_restart() {
     let mut opts = options(music.path(), data.path());
     opts.folder = None;
     let restored = MelotagApp::new(Some(&storage), opts);
-    assert_eq!(restored.persisted.mode, melotag::analysis::Mode::Full);
+    assert_eq!(restored.persisted.mode, melotag::engine::analysis::Mode::Full);
     assert_eq!(restored.persisted.sort, melotag::app::SortColumn::Duration);
     assert!(restored.persisted.compare_models, "the Compare models toggle is remembered");
     assert_eq!(restored.persisted.last_folder.as_deref(), Some(music.path()));
@@ -318,7 +321,7 @@ fn the_cli_reuses_cached_results_with_identical_output() {
         (std::fs::read(json).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (first, err1) = run(&[], "1.json");
-    let cache = melotag::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap();
+    let cache = melotag::engine::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap().cache;
     assert_eq!(cache.len().unwrap(), 3, "two results and one error cached");
     let (second, err2) = run(&[], "2.json");
     let (third, _) = run(&["--no-cache"], "3.json");
@@ -421,9 +424,10 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
         assert!(h.query_by_label(&label).is_some(), "{label:?} is shown");
     }
     // The other model's result went to the cache.
-    let cache = melotag::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap();
-    let stamp = melotag::cache::FileStamp::of(&file).unwrap();
-    assert!(cache.get(&file, stamp, "choi2016_cnn", melotag::analysis::Mode::Center).unwrap().is_some());
+    let cache = melotag::engine::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap().cache;
+    let stamp = melotag::engine::cache::FileStamp::of(&file).unwrap();
+    let cnn = melotag::engine::model::resolve_model("cnn").unwrap();
+    assert!(cache.get(&file, stamp, &cnn, melotag::engine::analysis::Mode::Center).unwrap().is_some());
 }
 
 #[test]
@@ -457,7 +461,7 @@ fn the_evaluation_window_matches_melotag_eval_from_tags() {
     let app = h.state();
     let report = match app.eval.as_ref().unwrap().outcome.as_ref().unwrap() {
         Ok(r) => r,
-        Err(e) => panic!("evaluation failed: {e}"),
+        Err(e) => panic!("evaluation failed: {e:?}"),
     };
     let want = cli["models"].as_array().unwrap();
     assert_eq!(report.models.len(), want.len());
@@ -470,7 +474,7 @@ fn the_evaluation_window_matches_melotag_eval_from_tags() {
         assert!(h.query_all_by_label(&m.name).count() >= 1, "{} in the table", m.name);
         assert!(h.query_all_by_label(&format!("{got:.4}")).count() >= 1, "{}'s ROC-AUC in the table", m.name);
     }
-    assert!(h.query_by_label(melotag::ui::eval_ui::NO_LABELS_TEXT).is_none());
+    assert!(h.query_by_label(melotag::app::ui::eval_ui::NO_LABELS_TEXT).is_none());
     drop(h);
 
     // An untagged folder: the window says there is nothing to evaluate against.
@@ -481,5 +485,5 @@ fn the_evaluation_window_matches_melotag_eval_from_tags() {
     h.get_by_label("Evaluate models").click();
     step_until(&mut h, "the evaluation", |a| a.eval.as_ref().is_some_and(|e| e.outcome.is_some()));
     h.step();
-    assert!(h.query_by_label(melotag::ui::eval_ui::NO_LABELS_TEXT).is_some());
+    assert!(h.query_by_label(melotag::app::ui::eval_ui::NO_LABELS_TEXT).is_some());
 }

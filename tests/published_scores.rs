@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use ndarray::{Array2, Array4};
-use melotag::model::{Tagger, resolve_model};
+use melotag::engine::model::{Tagger, resolve_model};
 
 /// The upstream log-mel input of a sample track, as the model takes it.
 fn upstream_input(stem: &str) -> Array2<f32> {
@@ -25,7 +25,7 @@ fn crnn_matches_every_published_score() {
     let mut checked = 0;
     for (stem, top) in tracks {
         let input = upstream_input(stem);
-        let scores = tagger.predict(&[input.view()]).expect("inference");
+        let scores = tagger.predict(&[input.view()]).expect("inference").tags;
         assert_eq!(scores.len(), 1);
         for pair in top.as_array().expect("list") {
             let tag = pair[0].as_str().expect("tag");
@@ -45,8 +45,8 @@ fn crnn_batches_like_single_inputs() {
     let mut tagger = Tagger::new(manifest, 1).expect("opening the CRNN");
     let a = upstream_input("bensound-cute");
     let b = upstream_input("bensound-dubstep");
-    let both = tagger.predict(&[a.view(), b.view()]).expect("batch");
-    let single = tagger.predict(&[b.view()]).expect("single");
+    let both = tagger.predict(&[a.view(), b.view()]).expect("batch").tags;
+    let single = tagger.predict(&[b.view()]).expect("single").tags;
     for (x, y) in both[1].iter().zip(&single[0]) {
         assert!((x - y).abs() < 1e-5);
     }
@@ -57,7 +57,7 @@ fn crnn_batches_like_single_inputs() {
 fn cnn_hears_jazz_in_the_jazz_piano() {
     let manifest = Arc::new(resolve_model("cnn").expect("cnn manifest"));
     let mut tagger = Tagger::new(manifest.clone(), 1).expect("opening the Conv2D model (run `make setup`)");
-    let scores = tagger.predict(&[upstream_input("bensound-thejazzpiano").view()]).expect("inference");
+    let scores = tagger.predict(&[upstream_input("bensound-thejazzpiano").view()]).expect("inference").tags;
     let best = scores[0].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap();
     assert_eq!(manifest.tags[best], "jazz", "scores: {:?}", scores[0]);
 }

@@ -293,7 +293,7 @@ fn write_maps_fields_per_format_keeps_audio_and_other_tags_and_undo_restores_the
         assert!(before[i].1.iter().any(|l| l.contains("TrackTitle") && l.contains("Cute")), "{kind:?}: {:?}", before[i].1);
     }
 
-    let mut args = os(&["write", "--model", "crnn", "--yes", "--write-scores"]);
+    let mut args = os(&["write", "--model", "crnn", "--yes", "--write-scores", "--merge", "merge"]);
     args.extend(os(&FIXED_POLICY));
     args.extend(files.iter().map(|(_, p)| p.clone().into_os_string()));
     let t = std::time::Instant::now();
@@ -387,7 +387,12 @@ fn dry_run_writes_nothing_and_no_terminal_without_yes_refuses() {
     let bytes = fs::read(&flac).unwrap();
     let mtime = fs::metadata(&flac).unwrap().modified().unwrap();
 
+    // The default (fill) keeps the file's own genre, and says so.
     let out = run(&data, &os(&["write", "--model", "crnn", "--dry-run", flac.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Vorbis GENRE already tagged; kept (fill mode)"), "{stdout}");
+    let out = run(&data, &os(&["write", "--model", "crnn", "--dry-run", "--merge", "merge", flac.to_str().unwrap()]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Vorbis GENRE (genre): Pop → Pop; Jazz"), "{stdout}");
@@ -483,7 +488,7 @@ fn failures_are_per_file_and_leave_the_originals_untouched() {
 
 #[test]
 fn a_file_changed_since_it_was_analysed_is_not_written() {
-    use melotag::tags::{Change, FieldId, Role, Snapshot, TagKind};
+    use melotag::engine::tags::{Change, FieldId, Role, Snapshot, TagKind};
     let dir = tempfile::tempdir().unwrap();
     let flac = fixture_flac(dir.path(), "a.flac", None);
     let change = Change {
@@ -497,16 +502,16 @@ fn a_file_changed_since_it_was_analysed_is_not_written() {
     let bytes = fs::read(&flac).unwrap();
     let snapshot = Snapshot::of(&flac).unwrap();
     let stale = Snapshot { size: snapshot.size + 1, ..snapshot };
-    let err = melotag::tags::write::write_changes(&flac, &stale, std::slice::from_ref(&change)).unwrap_err();
+    let err = melotag::engine::tags::write::write_changes(&flac, &stale, std::slice::from_ref(&change), |_| Ok(())).unwrap_err();
     assert!(err.to_string().contains("changed on disk"), "{err}");
     let stale = Snapshot { mtime: snapshot.mtime - std::time::Duration::from_secs(5), ..snapshot };
-    assert!(melotag::tags::write::write_changes(&flac, &stale, std::slice::from_ref(&change)).is_err());
+    assert!(melotag::engine::tags::write::write_changes(&flac, &stale, std::slice::from_ref(&change), |_| Ok(())).is_err());
     // The field no longer holds what the plan expected.
     let wrong_old = Change { old: Some(vec!["Rock".into()]), ..change.clone() };
-    assert!(melotag::tags::write::write_changes(&flac, &snapshot, &[wrong_old]).is_err());
+    assert!(melotag::engine::tags::write::write_changes(&flac, &snapshot, &[wrong_old], |_| Ok(())).is_err());
     assert_eq!(fs::read(&flac).unwrap(), bytes);
     // With the right snapshot it goes through.
-    melotag::tags::write::write_changes(&flac, &snapshot, &[change]).unwrap();
+    melotag::engine::tags::write::write_changes(&flac, &snapshot, &[change], |_| Ok(())).unwrap();
     assert_eq!(read_fields(&flac, Kind::FlacCover)[0].1, Some(vec!["Jazz".to_string()]));
 }
 
@@ -575,7 +580,7 @@ fn killed_mid_batch_every_file_decodes_and_holds_its_old_or_its_new_tags() {
     ffmpeg(&["-ss", "10", "-t", "5", "-i", src.to_str().unwrap(), "-map", "0:a", "-c:a", "libmp3lame", "-b:a", "96k", "-metadata", "title=Cute", base.to_str().unwrap()]);
     // Decoded in-process (crate::audio, at the source rate) to keep 200 decodes quick.
     let pcm = |p: &Path| {
-        let audio = melotag::audio::load_full(p, 44_100).unwrap_or_else(|e| panic!("{} does not decode: {e}", p.display()));
+        let audio = melotag::engine::audio::load_full(p, 44_100).unwrap_or_else(|e| panic!("{} does not decode: {e}", p.display()));
         let mut h = std::collections::hash_map::DefaultHasher::new();
         audio.samples.iter().for_each(|s| s.to_bits().hash(&mut h));
         (audio.samples.len(), h.finish())
@@ -585,12 +590,9 @@ fn killed_mid_batch_every_file_decodes_and_holds_its_old_or_its_new_tags() {
     for f in &files {
         fs::copy(&base, f).unwrap();
     }
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_melotag"))
+    let mut child = command(&data)
         .args(["write", "--model", "crnn", "--yes", "--categories", "genre", "--ratio", "0", "--floor", "0", "--max-genres", "1"])
         .arg(&music)
-        .env("MELOTAG_DATA_DIR", &data)
-        .env_remove("MELOTAG_LOG")
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -672,8 +674,8 @@ fn a_read_only_folder_is_a_clear_per_file_error() {
         let _ = std::os::unix::fs::chown(p, Some(65534), Some(65534));
     }
     fs::set_permissions(&locked_dir, fs::Permissions::from_mode(0o555)).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_melotag"));
-    cmd.args(["write", "--model", "crnn", "--yes"]).arg(&locked).arg(&open).env("MELOTAG_DATA_DIR", &data).env_remove("MELOTAG_LOG").stdin(std::process::Stdio::null());
+    let mut cmd = command(&data);
+    cmd.args(["write", "--model", "crnn", "--yes"]).arg(&locked).arg(&open);
     let as_root = as_nobody(&mut cmd);
     let out = cmd.output().unwrap();
     eprintln!("ran as {}", if as_root { "nobody (the test runs as root)" } else { "the current user" });
@@ -780,9 +782,8 @@ fn write_uses_cached_results_and_reanalyses_changed_files() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // ... so `write` needs no model at all: with the runtime made unreachable it still works.
     let no_runtime = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_melotag"))
+        command(&data)
             .args(args)
-            .env("MELOTAG_DATA_DIR", &data)
             .env("ORT_DYLIB_PATH", d.join("missing/libonnxruntime.so"))
             .output()
             .unwrap()

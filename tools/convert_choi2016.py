@@ -4,8 +4,11 @@
 Usage: python tools/convert_choi2016.py --model crnn|cnn [--src DIR] [--out models/] [--force]
 
 Reads the upstream Keras 1.x weights (HDF5) with h5py and builds the ONNX graph by hand with
-onnx.helper (no TensorFlow/Keras needed). Input "melspec" float32 [N,1,96,1366], output "tags"
-float32 [N,50] (sigmoid scores, tag order = models/choi2016_*.toml `tags`).
+onnx.helper (no TensorFlow/Keras needed). Input "melspec" float32 [N,1,96,1366]; outputs, in
+this order:
+  "tags"      float32 [N,50]: sigmoid scores, tag order = models/choi2016_*.toml `tags`;
+  "embedding" float32 [N,D]: the last hidden layer, what feeds the output dense layer: the
+              CRNN's last GRU output (D = 32), the CNN's flattened last conv block (D = 256).
 
 Weights come from --src (default: <repo>/../shared/upstream/choi2016) when present there, else
 they are downloaded from the upstream GitHub repository into <repo>/.cache/upstream/. A file
@@ -20,8 +23,11 @@ Model quirks implemented (see the upstream README in the shared folder):
   CNN:  no padding; bn_0_freq per time frame (1366); 5 x [conv -> BN (running_std is a true
         STD, y = g*(x-m)/(std+1e-6)+b, Keras 1.0.6) -> ELU -> maxpool]; flatten; dense; sigmoid.
 
-After building, the model is self-checked with onnxruntime (against a plain numpy forward pass
-and, for the CRNN, against the scores published upstream) before it is moved into place.
+After building, the model is self-checked with onnxruntime before it is moved into place: both
+outputs against a plain numpy forward pass, "tags" against the same graph built without the
+embedding output (the conversion before it existed: must be equal within 1e-7), and, for the
+CRNN, against the scores published upstream. The committed manifest must declare the embedding
+output and size.
 """
 import argparse
 import json
@@ -29,11 +35,13 @@ import os
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from converter_util import die, save_checked, sha256_of  # noqa: E402
+from converter_util import (EMBEDDING_OUTPUT, TAGS_OUTPUT, check_manifest, die,  # noqa: E402
+                            save_checked, sha256_of, up_to_date)
 
 import h5py
 import numpy as np
@@ -55,14 +63,16 @@ MODELS = {
     "crnn": {
         "file": "music_tagger_crnn_weights_tensorflow.h5",
         "sha256": "df63638de9f3113780768181670c554f122fbd1297c63c065836d70a251115a8",
-        "out": "choi2016_crnn.onnx",
+        "id": "choi2016_crnn",
         "expected_params": 396786,
+        "embedding_size": 32,      # gru2 units
     },
     "cnn": {
         "file": "music_tagger_cnn_weights_tensorflow.h5",
         "sha256": "8b61b73a8065cb084a9b56e8b5421ee876f38a1aca109ec2ad336e3a17c7c421",
-        "out": "choi2016_cnn.onnx",
+        "id": "choi2016_cnn",
         "expected_params": None,
+        "embedding_size": 256,     # conv5 channels x 1 x 1 after its pooling
     },
 }
 
@@ -200,7 +210,8 @@ def np_gru(xs, p, return_sequences):
 
 
 def numpy_forward(kind, layers, x):
-    """Plain numpy (float64) forward pass; x [N,1,96,1366]."""
+    """Plain numpy (float64) forward pass; x [N,1,96,1366]. Returns (tags, embedding): the
+    sigmoid scores and the last hidden layer."""
     L = {k: {n: a.astype(np.float64) for n, a in d.items()} for k, d in layers.items()}
     x = x.astype(np.float64)
     if kind == "crnn":
@@ -222,7 +233,7 @@ def numpy_forward(kind, layers, x):
     else:
         x = x.reshape(x.shape[0], -1)
     y = x @ L["output"]["W"] + L["output"]["b"]
-    return 1.0 / (1.0 + np.exp(-y))
+    return 1.0 / (1.0 + np.exp(-y)), x
 
 
 # ----------------------------------------------------------------------------- ONNX graph
@@ -250,7 +261,9 @@ class Builder:
         return outs
 
 
-def build_onnx(kind, layers):
+def build_onnx(kind, layers, with_embedding=True):
+    """The ONNX model: outputs "tags" and, unless `with_embedding` is False (the graph as it was
+    before the embedding output, for the self-check), "embedding"."""
     B = Builder()
     x = "melspec"
     if kind == "crnn":
@@ -277,14 +290,18 @@ def build_onnx(kind, layers):
         x = gru_onnx(B, "gru2", layers["gru2"], steps, 15)[-1]
     else:
         x = B.op("Flatten", [x], "flatten", axis=1)
+    outputs = [helper.make_tensor_value_info(TAGS_OUTPUT, TensorProto.FLOAT, ["N", 50])]
+    if with_embedding:
+        B.op("Identity", [x], out=EMBEDDING_OUTPUT)
+        outputs.append(helper.make_tensor_value_info(
+            EMBEDDING_OUTPUT, TensorProto.FLOAT, ["N", MODELS[kind]["embedding_size"]]))
     o = layers["output"]
     x = B.op("MatMul", [x, B.const("output_W", o["W"])], "output_matmul")
     x = B.op("Add", [x, B.const("output_b", o["b"])], "output_logits")
-    B.op("Sigmoid", [x], out="tags")
+    B.op("Sigmoid", [x], out=TAGS_OUTPUT)
 
     inp = helper.make_tensor_value_info("melspec", TensorProto.FLOAT, ["N", 1, N_MELS, N_FRAMES])
-    outp = helper.make_tensor_value_info("tags", TensorProto.FLOAT, ["N", 50])
-    graph = helper.make_graph(B.nodes, f"choi2016_{kind}", [inp], [outp], B.inits)
+    graph = helper.make_graph(B.nodes, MODELS[kind]["id"], [inp], outputs, B.inits)
     model = helper.make_model(graph, producer_name="melotag convert_choi2016.py",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
@@ -337,17 +354,23 @@ def gru_onnx(B, nm, p, x, T):
 
 
 # ----------------------------------------------------------------------------- self-check
-def load_tags():
-    toml_tags = REPO / "models" / "choi2016_crnn.toml"
+def manifest_path(kind):
+    """The committed manifest of the model."""
+    return REPO / "models" / f"{MODELS[kind]['id']}.toml"
+
+
+def load_tags(kind):
+    """The 50 tag names in output order: the shared MSD list when present, else the manifest's."""
     shared_tags = SHARED / "reference" / "msd50_tags.txt"
     if shared_tags.is_file():
         return [l.strip() for l in shared_tags.read_text().splitlines() if l.strip()]
-    import re
-    m = re.search(r"^tags\s*=\s*(\[.*?\])", toml_tags.read_text(), re.S | re.M)
-    return json.loads(m.group(1))
+    with open(manifest_path(kind), "rb") as f:
+        return tomllib.load(f)["tags"]
 
 
-def self_check(kind, layers, onnx_path):
+def self_check(kind, layers, onnx_path, tags_only):
+    """Check the written model (see the module docstring) on the upstream example inputs; print
+    the figures; raise SystemExit on failure."""
     import onnxruntime as ort
     audio = SHARED / "upstream" / "choi2016" / "audio"
     names = {"crnn": ["bensound-cute", "bensound-dubstep"], "cnn": ["bensound-thejazzpiano"]}[kind]
@@ -355,21 +378,39 @@ def self_check(kind, layers, onnx_path):
     if not all(f.is_file() for f in files):
         print(f"self-check skipped: reference inputs not found under {audio}")
         return
-    tags = load_tags()
+    tags = load_tags(kind)
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+
+    def session(model):
+        return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+    sess = session(str(onnx_path))
+    outputs = [o.name for o in sess.get_outputs()]
+    if outputs != [TAGS_OUTPUT, EMBEDDING_OUTPUT]:
+        raise SystemExit(f"self-check FAILED: outputs {outputs}; model not written")
     x = np.concatenate([np.load(f).astype(np.float32) for f in files], 0)
     t0 = time.perf_counter()
-    y = sess.run(["tags"], {"melspec": x})[0]
+    y, emb = sess.run(outputs, {"melspec": x})
     dt = time.perf_counter() - t0
-    ref = numpy_forward(kind, layers, x)
+    ref, ref_emb = numpy_forward(kind, layers, x)
     npdiff = float(np.abs(ref - y).max())
+    # the embedding's scale varies by model (GRU states in [-1, 1], CNN activations larger)
+    scale = max(1.0, float(np.abs(ref_emb).max()))
+    embdiff = float(np.abs(ref_emb - emb).max())
+    y_old = session(tags_only.SerializeToString()).run([TAGS_OUTPUT], {"melspec": x})[0]
+    olddiff = float(np.abs(y_old - y).max())
     print(f"onnxruntime: batch of {len(files)} in {dt*1000:.0f} ms; "
-          f"max |onnx - numpy forward| = {npdiff:.2e}")
-    ok = npdiff < 1e-4
+          f"max |onnx - numpy forward|: tags {npdiff:.2e}, embedding {embdiff:.2e} "
+          f"(embedding values up to {scale:.2f})")
+    print(f"tags vs the graph without the embedding output: max |diff| = {olddiff:.2e}"
+          f"{' (bit-identical)' if np.array_equal(y, y_old) else ''}")
+    ok = npdiff < 1e-4 and embdiff < 1e-5 * scale and emb.shape == ref_emb.shape
     if not ok:
-        print("FAIL: ONNX output disagrees with the numpy forward pass", file=sys.stderr)
+        print("FAIL: ONNX outputs disagree with the numpy forward pass", file=sys.stderr)
+    if olddiff > 1e-7:
+        ok = False
+        print("FAIL: tags differ from the graph without the embedding output", file=sys.stderr)
     for i, n in enumerate(names):
         top = np.argsort(-y[i])[:10]
         print(f"  {n}: " + ", ".join(f"{tags[j]} {y[i, j]:.3f}" for j in top))
@@ -416,10 +457,9 @@ def main():
 
     t_start = time.perf_counter()
     spec = MODELS[a.model]
-    out_dir = Path(a.out)
-    out = out_dir / spec["out"]
-    if out.exists() and out.stat().st_mtime > SCRIPT.stat().st_mtime and not a.force:
-        print(f"{out} is up to date (newer than {SCRIPT.name}); use --force to rebuild")
+    out = Path(a.out) / f"{spec['id']}.onnx"
+    if up_to_date(out, SCRIPT) and not a.force:
+        print(f"{out} is up to date (newer than its converter); use --force to rebuild")
         return
 
     h5 = locate_weights(spec, a.src)
@@ -430,16 +470,18 @@ def main():
     if spec["expected_params"] and n_params != spec["expected_params"]:
         die(f"expected {spec['expected_params']:,} parameters, got {n_params:,}")
 
+    check_manifest(manifest_path(a.model), load_tags(a.model), spec["embedding_size"])
+
     model = build_onnx(a.model, layers)
     def check(tmp):
         if a.no_check:
             print("self-check skipped (--no-check)")
         else:
-            self_check(a.model, layers, tmp)
+            self_check(a.model, layers, tmp, build_onnx(a.model, layers, with_embedding=False))
     save_checked(model, out, check)
     print(f"wrote {out} ({out.stat().st_size/1e6:.2f} MB, IR {IR_VERSION}, opset {OPSET}, "
-          f"input melspec [N,1,{N_MELS},{N_FRAMES}] -> tags [N,50]) "
-          f"in {time.perf_counter() - t_start:.1f} s")
+          f"input melspec [N,1,{N_MELS},{N_FRAMES}] -> tags [N,50], "
+          f"embedding [N,{spec['embedding_size']}]) in {time.perf_counter() - t_start:.1f} s")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@ import hashlib
 import os
 import sys
 import tempfile
+import tomllib
+from pathlib import Path
+
+# Every converted model has these two outputs, in this order: the engine reads outputs[0].
+TAGS_OUTPUT = "tags"
+EMBEDDING_OUTPUT = "embedding"
 
 
 def die(msg):
@@ -19,6 +25,29 @@ def sha256_of(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def up_to_date(out, script):
+    """True when `out` exists and is newer than the converter `script` and this module."""
+    if not out.exists():
+        return False
+    newest_source = max(Path(script).stat().st_mtime, Path(__file__).stat().st_mtime)
+    return out.stat().st_mtime > newest_source
+
+
+def check_manifest(path, tags, embedding_size):
+    """Exit 1 unless the committed manifest at `path` lists `tags` (the converted model's
+    output order) and declares the embedding output as the converter builds it."""
+    with open(path, "rb") as f:
+        manifest = tomllib.load(f)
+    if manifest.get("tags") != list(tags):
+        die(f"{path}: `tags` differ from the converted model's output order")
+    want = {"embedding_output": EMBEDDING_OUTPUT, "embedding_size": embedding_size}
+    got = {k: manifest.get(k) for k in want}
+    if got != want:
+        die(f"{path}: expected {want}, found {got}")
+    print(f"manifest {path.name}: {len(tags)} tags in output order, "
+          f"{EMBEDDING_OUTPUT} [N,{embedding_size}]")
 
 
 def save_checked(model, out, check):

@@ -9,6 +9,7 @@ need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need_cmd pkg-config pkg-config
 need_cmd cc gcc
 need_cmd ffmpeg ffmpeg            # test fixtures and benchmark tracks are made with it
+need_cmd cmake cmake              # builds the libopus bundled by the opus crate (opusic-sys)
 need_cmd python3 python3
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 need_pkg libasound2-dev           # the desktop app's audio output (rodio → cpal → alsa-sys)

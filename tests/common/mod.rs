@@ -18,13 +18,23 @@ pub fn upstream_audio(stem: &str, ext: &str) -> PathBuf {
     p
 }
 
-/// Runs the real melotag binary with `args`.
+/// The real melotag binary, isolated: its data folder (analysis cache, undo journal) and its
+/// config folder are `data_dir`, never the user's, logs off, standard input closed.
+pub fn command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_melotag"));
+    cmd.env_remove("MELOTAG_LOG")
+        .env_remove("RUST_LOG")
+        .env("MELOTAG_DATA_DIR", data_dir)
+        .env("XDG_CONFIG_HOME", data_dir.join("config"))
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Runs the real melotag binary with `args` in a fresh data folder of its own (so no run sees
+/// another's cache).
 pub fn melotag(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_melotag"))
-        .args(args)
-        .env_remove("MELOTAG_LOG")
-        .output()
-        .expect("running melotag")
+    let data = tempfile::tempdir().expect("a temp folder");
+    command(data.path()).args(args).output().expect("running melotag")
 }
 
 /// Like [`melotag`] with string arguments.
@@ -108,16 +118,10 @@ pub fn melotag_tag(args: &[&std::ffi::OsStr]) -> Output {
     melotag(&all)
 }
 
-/// Runs the real melotag binary with `args`, its undo journal in `data_dir`, standard input
-/// closed (not a terminal).
+/// Runs the real melotag binary with `args`, its cache and undo journal in `data_dir`,
+/// standard input closed (not a terminal).
 pub fn melotag_data(data_dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_melotag"))
-        .args(args)
-        .env_remove("MELOTAG_LOG")
-        .env("MELOTAG_DATA_DIR", data_dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("running melotag")
+    command(data_dir).args(args).output().expect("running melotag")
 }
 
 /// MD5 of the first audio stream decoded by ffmpeg to 16-bit PCM at the source rate.

@@ -12,20 +12,23 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{self, Analysis, Event, Job, JobConfig, Mode, TrackResult};
-use crate::cache::{Cache, FileStamp};
-use crate::cli::GuiArgs;
-use crate::model::{self, Manifest};
-use crate::ui::player::Playback;
-use crate::ui::spectrogram::{SpecMsg, Spectrogram};
+pub mod player;
+pub mod spectrogram;
+pub mod ui;
+
+use crate::app::player::Playback;
+use crate::app::spectrogram::{SpecMsg, Spectrogram};
+use crate::engine::analysis::{self, Analysis, Control, Event, JobConfig, Mode, TrackError, TrackResult};
+use crate::engine::cache::{Cache, FileStamp};
+use crate::engine::model::{self, Manifest};
+use crate::engine::pipeline::{self, Need};
 
 /// Key of [`Persisted`] in eframe's storage.
 pub const STORAGE_KEY: &str = "melotag-app";
@@ -94,6 +97,10 @@ pub struct AppOptions {
     pub audio: AudioOutput,
     /// Analysis cache file; `None` runs without a cache.
     pub cache_path: Option<PathBuf>,
+    /// Undo journal file; `None`: writing tags is disabled.
+    pub journal_path: Option<PathBuf>,
+    /// The user's config file (write settings); `None`: defaults, not saved.
+    pub config_path: Option<PathBuf>,
     /// Worker threads for batch analysis (0: one per core).
     pub workers: usize,
     /// Record frame times (`--frame-stats`).
@@ -108,6 +115,8 @@ pub struct AppOptions {
     pub model_id: Option<String>,
     /// Mode to start with (wins over the remembered one).
     pub mode: Option<Mode>,
+    /// A panel to open at start (screenshots): "review", "history", "settings", "similar".
+    pub show: Option<String>,
 }
 
 /// Analysis state of one track, for the current model and mode.
@@ -210,7 +219,7 @@ impl Track {
         );
     }
 
-    fn set_outcome(&mut self, outcome: Result<Analysis, String>, tags: &[String]) {
+    fn set_outcome(&mut self, outcome: Result<Analysis, TrackError>, tags: &[String]) {
         match outcome {
             Ok(a) => {
                 if a.duration_s.is_some() {
@@ -225,7 +234,7 @@ impl Track {
             Err(e) => {
                 self.top_tags.clear();
                 self.analysis = None;
-                self.status = Status::Error(e);
+                self.status = Status::Error(e.message);
             }
         }
         self.reindex();
@@ -258,7 +267,7 @@ pub enum BgMsg {
     /// Tags and stamps of listed files.
     Meta { scan: u64, items: Vec<(PathBuf, Meta)> },
     /// Cached results for the given model and mode.
-    Cached { model_id: String, mode: Mode, items: Vec<(PathBuf, Result<Analysis, String>)> },
+    Cached { model_id: String, mode: Mode, items: Vec<(PathBuf, Result<Analysis, TrackError>)> },
     /// The scanner is done with tags and cache look-ups.
     ScanDone { scan: u64 },
     /// The folder dialog returned a folder.
@@ -270,7 +279,9 @@ pub enum BgMsg {
     /// A result for "Compare models" (from the cache or a fresh analysis).
     Compare { key: CompareKey, outcome: Result<Vec<f32>, String> },
     /// The evaluation window's run finished.
-    Eval { id: u64, outcome: Result<Box<crate::eval::EvalReport>, String> },
+    Eval { id: u64, outcome: Result<Box<crate::engine::eval::EvalReport>, EvalFailure> },
+    /// The analysis cache was damaged and rebuilt (its old file moved here).
+    CacheRepaired(PathBuf),
 }
 
 /// A "Compare models" result: file, model id, mode.
@@ -296,7 +307,16 @@ pub struct EvalRun {
     /// When it started.
     pub started: Instant,
     /// `None` while running; the report, or why there is none.
-    pub outcome: Option<Result<Box<crate::eval::EvalReport>, String>>,
+    pub outcome: Option<Result<Box<crate::engine::eval::EvalReport>, EvalFailure>>,
+}
+
+/// Why the evaluation window has no report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalFailure {
+    /// The folder has no file with a GENRE or MOOD tag.
+    NoLabels,
+    /// Anything else, for people.
+    Other(String),
 }
 
 /// What an analysis job's forwarding thread sends.
@@ -366,17 +386,9 @@ pub struct JobRun {
     /// Finished (or cancelled, or failed to start).
     pub finished: Option<String>,
     files: Vec<PathBuf>,
-    control: Arc<JobControl>,
+    control: Arc<Control>,
 }
 
-/// Shared between the UI and a job's forwarding thread (the job exists only once its
-/// sessions are open).
-#[derive(Default)]
-struct JobControl {
-    job: Mutex<Option<Job>>,
-    cancel: AtomicBool,
-    paused: AtomicBool,
-}
 
 impl JobRun {
     /// Time spent running (not paused).
@@ -412,20 +424,14 @@ impl JobRun {
             }
             _ => {}
         }
-        self.control.paused.store(paused, Ordering::SeqCst);
-        if let Some(job) = self.control.job.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            job.set_paused(paused);
-        }
+        self.control.set_paused(paused);
     }
 
     /// Stops handing out files (workers finish the file they are on).
     pub fn cancel(&mut self) {
         self.cancelling = true;
         self.set_paused(false);
-        self.control.cancel.store(true, Ordering::SeqCst);
-        if let Some(job) = self.control.job.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            job.cancel();
-        }
+        self.control.cancel();
     }
 }
 
@@ -616,9 +622,8 @@ impl MelotagApp {
         self.view_dirty = true;
         let scan = self.next_id();
         self.scanning = Some((scan, true));
-        let model_id = self.persisted.model_id.clone();
         let mode = self.persisted.mode;
-        spawn_scan(scan, folder, model_id, mode, self.options.cache_path.clone(), self.bg());
+        spawn_scan(scan, folder, self.manifest(), mode, self.options.cache_path.clone(), self.bg());
     }
 
     /// Switches model or mode: results shown are those of the new pair (from the cache when
@@ -639,26 +644,26 @@ impl MelotagApp {
         }
         self.view_dirty = true;
         let items: Vec<(PathBuf, Option<FileStamp>)> = self.tracks.iter().map(|t| (t.path.clone(), t.stamp)).collect();
-        if let Some(cache_path) = self.options.cache_path.clone() {
+        if let (Some(cache_path), Some(manifest)) = (self.options.cache_path.clone(), self.manifest()) {
             let bg = self.bg();
-            std::thread::Builder::new()
-                .name("melotag-cache-read".into())
-                .spawn(move || {
-                    let Ok(cache) = Cache::open_at(&cache_path) else { return };
-                    for chunk in items.chunks(256) {
-                        let hits = chunk
-                            .iter()
-                            .filter_map(|(p, stamp)| {
-                                let stamp = stamp.or_else(|| FileStamp::of(p))?;
-                                cache.get(p, stamp, &model_id, mode).ok().flatten().map(|r| (p.clone(), r))
-                            })
-                            .collect();
-                        if !bg.send(BgMsg::Cached { model_id: model_id.clone(), mode, items: hits }) {
-                            return;
-                        }
+            let spawned = std::thread::Builder::new().name("melotag-cache-read".into()).spawn(move || {
+                let Some(cache) = open_cache(Some(&cache_path), &bg) else { return };
+                for chunk in items.chunks(256) {
+                    let hits = chunk
+                        .iter()
+                        .filter_map(|(p, stamp)| {
+                            let stamp = stamp.or_else(|| FileStamp::of(p))?;
+                            cache.get(p, stamp, &manifest, mode).ok().flatten().map(|r| (p.clone(), r))
+                        })
+                        .collect();
+                    if !bg.send(BgMsg::Cached { model_id: model_id.clone(), mode, items: hits }) {
+                        return;
                     }
-                })
-                .ok();
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a cache reader: {e}");
+            }
         }
         if let Some(i) = self.selected {
             self.analyse_selected_if_needed(i);
@@ -681,7 +686,7 @@ impl MelotagApp {
         let params = self.manifest().map(|m| m.frontend.clone());
         self.track_view = Some(TrackView { track: index, spec_id, spec: Spectrogram::requested_now() });
         if let Some(params) = params {
-            crate::ui::spectrogram::spawn(spec_id, path, params, self.playback.is_available(), hint, self.bg());
+            crate::app::spectrogram::spawn(spec_id, path, params, self.playback.is_available(), hint, self.bg());
         }
         self.analyse_selected_if_needed(index);
     }
@@ -727,7 +732,7 @@ impl MelotagApp {
         }
         self.view_dirty = true;
         let id = self.next_id();
-        let control = Arc::new(JobControl::default());
+        let control = Control::new();
         let workers = match (kind, self.options.workers) {
             (JobKind::Single, _) => 1,
             (JobKind::Batch, 0) => analysis::default_workers(),
@@ -753,9 +758,11 @@ impl MelotagApp {
         spawn_job(id, config, files, self.options.cache_path.clone(), control, self.bg());
     }
 
-    /// The converted models (those "Compare models" and the evaluation use).
+    /// The converted models sharing the current model's vocabulary (those "Compare models" and
+    /// the evaluation use).
     pub fn ready_manifests(&self) -> Vec<Arc<Manifest>> {
-        self.manifests.iter().filter(|m| m.onnx_path().is_file()).cloned().collect()
+        let tags = self.manifest().map(|m| m.tags.clone());
+        self.manifests.iter().filter(|m| m.onnx_path().is_file() && tags.as_ref().is_none_or(|t| &m.tags == t)).cloned().collect()
     }
 
     /// "Compare models": the scores of each converted model for the selected track, in
@@ -802,31 +809,37 @@ impl MelotagApp {
             return;
         }
         let id = self.next_id();
-        let models: Vec<String> = self.ready_manifests().iter().map(|m| m.id.clone()).collect();
+        let models = self.ready_manifests();
         self.eval = Some(EvalRun { id, folder: folder.clone(), started: Instant::now(), outcome: None });
         if models.is_empty() {
-            self.eval.as_mut().unwrap().outcome = Some(Err("No converted model: run `make setup` in the melotag folder.".into()));
+            if let Some(run) = self.eval.as_mut() {
+                run.outcome = Some(Err(EvalFailure::Other("No converted model: run `make setup` in the melotag folder.".into())));
+            }
             return;
         }
-        let args = crate::eval::EvalArgs {
+        let settings = crate::engine::eval::EvalSettings {
             paths: vec![folder],
-            labels: None,
-            from_tags: true,
+            labels: crate::engine::eval::LabelSource::FileTags,
             models,
             mode: Mode::Center,
-            threads: (self.options.workers > 0).then(|| self.options.workers.min(256) as u16),
-            json: None,
-            chart: None,
-            no_timing: false,
+            workers: if self.options.workers > 0 { self.options.workers } else { analysis::default_workers() },
+            timing: true,
+            use_cache: self.options.cache_path.is_some(),
         };
-        let bg = self.bg();
-        std::thread::Builder::new()
-            .name("melotag-eval".into())
-            .spawn(move || {
-                let outcome = crate::eval::build_report(&args).map(|(r, _)| Box::new(r)).map_err(|e| format!("{e:#}"));
-                bg.send(BgMsg::Eval { id, outcome });
-            })
-            .expect("spawning the evaluation thread");
+        let (bg, cache_path) = (self.bg(), self.options.cache_path.clone());
+        let spawned = std::thread::Builder::new().name("melotag-eval".into()).spawn(move || {
+            let cache = open_cache(cache_path.as_deref(), &bg);
+            let outcome = crate::engine::eval::build_report(&settings, cache.as_ref(), &Control::new(), |_| {})
+                .map(|(r, _)| Box::new(r))
+                .map_err(|e| match e {
+                    crate::engine::eval::EvalError::NoLabels => EvalFailure::NoLabels,
+                    other => EvalFailure::Other(other.to_string()),
+                });
+            bg.send(BgMsg::Eval { id, outcome });
+        });
+        if let Err(e) = spawned {
+            self.message = Some(format!("Could not start the evaluation: {e}"));
+        }
     }
 
     /// The current (or last) batch.
@@ -1099,25 +1112,25 @@ impl MelotagApp {
         self.refresh_view();
         self.scripted_steps(&ctx);
 
-        crate::ui::toolbar_ui(self, ui);
+        crate::app::ui::toolbar_ui(self, ui);
         if self.batch().is_some() {
-            crate::ui::batch_ui::batch_ui(self, ui);
+            crate::app::ui::batch_ui::batch_ui(self, ui);
         }
         if self.folder.is_none() {
-            crate::ui::empty_ui(self, ui);
+            crate::app::ui::empty_ui(self, ui);
         } else {
             if self.selected.is_some() {
                 egui::Panel::bottom("track")
                     .resizable(true)
                     .default_size(460.0)
                     .min_size(200.0)
-                    .show(ui, |ui| crate::ui::track_ui::track_ui(self, ui));
+                    .show(ui, |ui| crate::app::ui::track_ui::track_ui(self, ui));
             }
-            egui::CentralPanel::default().show(ui, |ui| crate::ui::library_ui::library_ui(self, ui));
+            egui::CentralPanel::default().show(ui, |ui| crate::app::ui::library_ui::library_ui(self, ui));
         }
 
         if self.eval_open {
-            crate::ui::eval_ui::eval_window(self, &ctx);
+            crate::app::ui::eval_ui::eval_window(self, &ctx);
         }
 
         // Keep animating while something moves: background work wakes us itself.
@@ -1233,10 +1246,8 @@ fn percentiles(times: &[f32]) -> Option<FrameStats> {
 }
 
 /// Lists `folder` (sending files as they are found), then reads tags and cached results.
-fn spawn_scan(scan: u64, folder: PathBuf, model_id: String, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
-    std::thread::Builder::new()
-        .name("melotag-scan".into())
-        .spawn(move || {
+fn spawn_scan(scan: u64, folder: PathBuf, manifest: Option<Arc<Manifest>>, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
+    let spawned = std::thread::Builder::new().name("melotag-scan".into()).spawn(move || {
             let started = Instant::now();
             let mut all = Vec::new();
             let mut batch = Vec::new();
@@ -1244,15 +1255,20 @@ fn spawn_scan(scan: u64, folder: PathBuf, model_id: String, mode: Mode, cache_pa
             let mut last = Instant::now();
             for entry in walkdir::WalkDir::new(&folder).follow_links(true).sort_by_file_name() {
                 match entry {
-                    Ok(e) => {
-                        if e.file_type().is_file() && crate::library::is_audio_path(e.path()) {
+                    Ok(e) if crate::engine::library::is_audio_path(e.path()) && !e.file_type().is_dir() => {
+                        if e.file_type().is_file() {
                             batch.push(e.path().to_path_buf());
+                        } else if let Ok(meta) = e.metadata()
+                            && let Some(reason) = crate::engine::library::not_a_regular_file(&meta)
+                        {
+                            errors.push((e.path().to_path_buf(), reason));
                         }
                     }
+                    Ok(_) => {}
                     Err(e) if e.loop_ancestor().is_some() => {}
                     Err(e) => {
                         let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| folder.clone());
-                        let reason = e.io_error().map(crate::library::io_reason).unwrap_or_else(|| e.to_string());
+                        let reason = e.io_error().map(crate::engine::library::io_reason).unwrap_or_else(|| e.to_string());
                         errors.push((path, reason));
                     }
                 }
@@ -1269,14 +1285,14 @@ fn spawn_scan(scan: u64, folder: PathBuf, model_id: String, mode: Mode, cache_pa
             bg.send(BgMsg::Listed { scan, errors });
             tracing::info!("scan: listed {} files in {:.2} s", all.len(), started.elapsed().as_secs_f64());
 
-            let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
+            let cache = open_cache(cache_path.as_deref(), &bg);
             for chunk in all.chunks(64) {
                 let mut metas = Vec::with_capacity(chunk.len());
                 let mut hits = Vec::new();
                 for p in chunk {
                     let meta = read_meta(p);
-                    if let (Some(c), Some(stamp)) = (&cache, meta.stamp)
-                        && let Ok(Some(r)) = c.get(p, stamp, &model_id, mode)
+                    if let (Some(c), Some(stamp), Some(m)) = (&cache, meta.stamp, &manifest)
+                        && let Ok(Some(r)) = c.get(p, stamp, m, mode)
                     {
                         hits.push((p.clone(), r));
                     }
@@ -1285,14 +1301,16 @@ fn spawn_scan(scan: u64, folder: PathBuf, model_id: String, mode: Mode, cache_pa
                 if !bg.send(BgMsg::Meta { scan, items: metas }) {
                     return;
                 }
-                if !hits.is_empty() {
-                    bg.send(BgMsg::Cached { model_id: model_id.clone(), mode, items: hits });
+                if let (false, Some(m)) = (hits.is_empty(), &manifest) {
+                    bg.send(BgMsg::Cached { model_id: m.id.clone(), mode, items: hits });
                 }
             }
             bg.send(BgMsg::ScanDone { scan });
             tracing::info!("scan: tags and cache read for {} files after {:.2} s", all.len(), started.elapsed().as_secs_f64());
-        })
-        .expect("spawning the scanner");
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the folder scan: {e}");
+    }
 }
 
 /// Title, artist and duration from the file's tags (lofty), and its cache stamp.
@@ -1313,134 +1331,85 @@ fn read_meta(path: &Path) -> Meta {
     meta
 }
 
-/// Starts `analysis::Job` on a thread (opening sessions takes a while) and forwards its events
-/// by path, writing each result to the cache on the way.
-fn spawn_job(
-    id: u64,
-    config: JobConfig,
-    files: Vec<(PathBuf, Option<FileStamp>)>,
-    cache_path: Option<PathBuf>,
-    control: Arc<JobControl>,
-    bg: Bg,
-) {
-    std::thread::Builder::new()
-        .name("melotag-job".into())
-        .spawn(move || {
-            let model_id = config.manifest.id.clone();
-            let mode = config.mode;
-            let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
-            let (job, events) = match Job::start(config, paths) {
-                Ok(x) => x,
-                Err(e) => {
-                    bg.send(BgMsg::Job { id, msg: JobMsg::Failed(e.to_string()) });
-                    return;
-                }
+/// Runs the analysis pipeline (cache, then workers) on a thread and forwards its events by
+/// path; results are stored in the cache on the way.
+fn spawn_job(id: u64, config: JobConfig, files: Vec<(PathBuf, Option<FileStamp>)>, cache_path: Option<PathBuf>, control: Arc<Control>, bg: Bg) {
+    let spawned = std::thread::Builder::new().name("melotag-job".into()).spawn(move || {
+        let cache = open_cache(cache_path.as_deref(), &bg);
+        let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+        let stamps: Vec<Option<FileStamp>> = files.iter().map(|f| f.1).collect();
+        bg.send(BgMsg::Job { id, msg: JobMsg::Running });
+        let run = pipeline::run(config, &paths, Some(&stamps), cache.as_ref(), Need::Scores, &control, |event| {
+            let msg = match event {
+                Event::Started { index } => JobMsg::Started(paths[index].clone()),
+                Event::Finished { result, .. } => JobMsg::Finished(result),
+                Event::Done { cancelled } => JobMsg::Done { cancelled },
             };
-            {
-                let mut slot = control.job.lock().unwrap_or_else(|p| p.into_inner());
-                job.set_paused(control.paused.load(Ordering::SeqCst));
-                if control.cancel.load(Ordering::SeqCst) {
-                    job.cancel();
-                }
-                *slot = Some(job);
+            if !bg.send(BgMsg::Job { id, msg }) {
+                control.cancel();
             }
-            bg.send(BgMsg::Job { id, msg: JobMsg::Running });
-            let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
-            for event in events {
-                let msg = match event {
-                    Event::Started { index } => JobMsg::Started(files[index].0.clone()),
-                    Event::Finished { index, result } => {
-                        if let Some(c) = &cache
-                            && let Some(stamp) = files[index].1.or_else(|| FileStamp::of(&files[index].0))
-                            && crate::cache::worth_caching(&result.outcome)
-                            && let Err(e) = c.put(&result.path, stamp, &model_id, mode, &result.outcome)
-                        {
-                            tracing::warn!("writing the analysis cache: {e:#}");
-                        }
-                        JobMsg::Finished(result)
-                    }
-                    Event::Done { cancelled } => {
-                        bg.send(BgMsg::Job { id, msg: JobMsg::Done { cancelled } });
-                        break;
-                    }
-                };
-                if !bg.send(BgMsg::Job { id, msg }) {
-                    break;
-                }
+        });
+        if let Err(e) = run {
+            bg.send(BgMsg::Job { id, msg: JobMsg::Failed(e.to_string()) });
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start an analysis thread: {e}");
+    }
+}
+
+/// Opens the analysis cache on a background thread; a repaired cache is reported to the UI.
+fn open_cache(path: Option<&Path>, bg: &Bg) -> Option<Cache> {
+    match Cache::open_at(path?) {
+        Ok(opened) => {
+            if let Some(moved) = opened.repaired {
+                bg.send(BgMsg::CacheRepaired(moved));
             }
-            let job = control.job.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(job) = job {
-                job.cancel();
-                job.join();
-            }
-        })
-        .expect("spawning a job thread");
+            Some(opened.cache)
+        }
+        Err(e) => {
+            tracing::warn!("analysis cache: {e}");
+            None
+        }
+    }
 }
 
 /// "Compare models": each model's result for one file, from the cache when there, else
 /// analysed (one worker) and written to the cache; one [`BgMsg::Compare`] per model.
 fn spawn_compare(path: PathBuf, manifests: Vec<Arc<Manifest>>, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
-    std::thread::Builder::new()
-        .name("melotag-compare".into())
-        .spawn(move || {
-            let cache = cache_path.and_then(|p| Cache::open_at(&p).map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok());
-            for m in manifests {
-                let key = (path.clone(), m.id.clone(), mode);
-                // From the cache when the file is unchanged, else analysed (and cached).
-                let config = JobConfig { manifest: m.clone(), mode, workers: 1 };
-                let mut outcome = Err("not analysed".to_string());
-                let run = crate::cache::analyze_files(config, std::slice::from_ref(&path), cache.as_ref(), |event| {
-                    if let Event::Finished { result, .. } = event {
-                        outcome = result.outcome;
-                    }
-                });
-                let outcome = run.map_err(|e| e.to_string()).and(outcome).map(|a| a.scores);
-                if !bg.send(BgMsg::Compare { key, outcome }) {
-                    return;
+    let spawned = std::thread::Builder::new().name("melotag-compare".into()).spawn(move || {
+        let cache = open_cache(cache_path.as_deref(), &bg);
+        for m in manifests {
+            let key = (path.clone(), m.id.clone(), mode);
+            let config = JobConfig { manifest: m.clone(), mode, workers: 1 };
+            let mut outcome = Err("not analysed".to_string());
+            let run = pipeline::run(config, std::slice::from_ref(&path), None, cache.as_ref(), Need::Scores, &Control::new(), |event| {
+                if let Event::Finished { result, .. } = event {
+                    outcome = result.outcome.map(|a| a.scores).map_err(|e| e.message);
                 }
+            });
+            let outcome = run.map_err(|e| e.to_string()).and(outcome);
+            if !bg.send(BgMsg::Compare { key, outcome }) {
+                return;
             }
-        })
-        .expect("spawning a compare thread");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start a compare thread: {e}");
+    }
 }
 
-/// `melotag gui [FOLDER]` and `melotag` alone: opens the window.
-pub fn run_gui(args: GuiArgs) -> anyhow::Result<i32> {
-    let cache_path = crate::cache::default_path().map_err(|e| tracing::warn!("analysis cache: {e:#}")).ok();
-    let folder = match args.folder {
-        Some(f) if !f.is_dir() => anyhow::bail!("{} is not a folder", f.display()),
-        Some(f) => Some(std::fs::canonicalize(&f).unwrap_or(f)),
-        None => None,
-    };
-    let model_id = match &args.model {
-        Some(spec) => Some(model::resolve_model(spec)?.id),
-        None => None,
-    };
-    let options = AppOptions {
-        folder,
-        open_music_dir: true,
-        audio: AudioOutput::Default,
-        cache_path,
-        workers: 0,
-        frame_stats: args.frame_stats || args.bench,
-        select: args.select,
-        bench: args.bench,
-        quit_after: args.quit_after.filter(|s| *s > 0.0).map(Duration::from_secs_f64),
-        model_id,
-        mode: args.mode,
-    };
+/// Opens the window with `options` (what `main` made of `melotag gui`'s arguments).
+pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("melotag")
+            .with_app_id("melotag")
             .with_inner_size([1280.0, 860.0])
             .with_min_inner_size([640.0, 480.0])
             .with_drag_and_drop(true),
         ..Default::default()
     };
-    eframe::run_native(
-        "melotag",
-        native,
-        Box::new(move |cc| Ok(Box::new(MelotagApp::new(cc.storage, options)))),
-    )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))?;
-    Ok(0)
+    eframe::run_native("melotag", native, Box::new(move |cc| Ok(Box::new(MelotagApp::new(cc.storage, options)))))
+        .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }

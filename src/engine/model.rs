@@ -13,10 +13,8 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 
-use crate::features::FrontendParams;
-
-/// File name of the ONNX Runtime shared library on this platform.
-const ORT_LIB_NAME: &str = "libonnxruntime.so";
+use crate::engine::features::FrontendParams;
+use crate::engine::paths;
 
 /// Errors from loading manifests, the runtime, or running a model.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,9 +92,20 @@ pub struct Manifest {
     pub tags: Vec<String>,
     /// Front-end parameters (sample rate, STFT, mel, windowing).
     pub frontend: FrontendParams,
+    /// Name of the ONNX output holding the penultimate layer (for similarity), if any.
+    #[serde(default)]
+    pub embedding_output: Option<String>,
+    /// Width of that output.
+    #[serde(default)]
+    pub embedding_size: Option<usize>,
     /// Folder the manifest was read from (not part of the file).
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The manifest file itself (not part of the file).
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(skip)]
+    fingerprint: OnceLock<String>,
 }
 
 impl Manifest {
@@ -106,6 +115,7 @@ impl Manifest {
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let mut manifest: Manifest = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
         manifest.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        manifest.path = path.to_path_buf();
         let f = &manifest.frontend;
         if manifest.tags.is_empty() {
             return Err(err("no tags listed".into()));
@@ -132,43 +142,68 @@ impl Manifest {
     pub fn onnx_path(&self) -> PathBuf {
         self.dir.join(&self.onnx)
     }
+
+    /// A short hash of the manifest file and the ONNX file (computed once): results cached under
+    /// another fingerprint came from another version of the model and are not served.
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for file in [&self.path, &self.onnx_path()] {
+                // A missing file hashes as empty: no session can open anyway.
+                let bytes = std::fs::read(file).unwrap_or_default();
+                h.update((bytes.len() as u64).to_le_bytes());
+                h.update(&bytes);
+            }
+            h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+        })
+    }
 }
 
-/// Folders that may hold model manifests, in search order.
-fn model_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(dir) = std::env::var_os("MELOTAG_MODELS_DIR") {
-        dirs.push(PathBuf::from(dir));
-    }
-    if let Some(exe_dir) = exe_dir() {
-        dirs.push(exe_dir.join("models"));
-    }
-    // A binary built from the source tree finds the tree's models (also after `cargo install`
-    // from a checkout, which is how the README installs it).
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    dirs
-}
-
-/// Every manifest in the first models folder that has any.
+/// Every manifest found in [`paths::model_dirs`], sorted by id; when two folders hold the same
+/// model id, the first folder in search order wins.
 pub fn available_manifests() -> Vec<Result<Manifest, ModelError>> {
-    for dir in model_dirs() {
+    let mut found: Vec<Result<Manifest, ModelError>> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for dir in paths::model_dirs() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut paths: Vec<PathBuf> = entries
+        let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
-        if paths.is_empty() {
-            continue;
+        files.sort();
+        for file in files {
+            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            match Manifest::load(&file) {
+                Ok(m) if ids.insert(m.id.clone()) => found.push(Ok(m)),
+                Ok(_) => {}
+                Err(e) if ids.insert(stem) => found.push(Err(e)),
+                Err(_) => {}
+            }
         }
-        paths.sort();
-        return paths.iter().map(|p| Manifest::load(p)).collect();
     }
-    Vec::new()
+    found.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => a.id.cmp(&b.id),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+    });
+    found
 }
 
 /// The model used when none is named: musicnn, the most accurate in our measurements
 /// (README, "Models"); `--model crnn` selects the upstream CRNN.
 pub const DEFAULT_MODEL: &str = "musicnn";
+
+/// The id a short alias stands for (`crnn`, `cnn`, `musicnn`), or the spec itself.
+pub fn alias_id(spec: &str) -> &str {
+    match spec {
+        "crnn" => "choi2016_crnn",
+        "cnn" | "conv2d" => "choi2016_cnn",
+        "musicnn" => "musicnn_msd",
+        other => other,
+    }
+}
 
 /// Resolves `--model`: a short alias (`crnn`, `cnn`, `musicnn`), a model id, or a manifest path.
 pub fn resolve_model(spec: &str) -> Result<Manifest, ModelError> {
@@ -176,13 +211,8 @@ pub fn resolve_model(spec: &str) -> Result<Manifest, ModelError> {
     if spec.ends_with(".toml") || as_path.is_file() {
         return Manifest::load(as_path);
     }
-    let id = match spec {
-        "crnn" => "choi2016_crnn",
-        "cnn" | "conv2d" => "choi2016_cnn",
-        "musicnn" => "musicnn_msd",
-        other => other,
-    };
-    for dir in model_dirs() {
+    let id = alias_id(spec);
+    for dir in paths::model_dirs() {
         let path = dir.join(format!("{id}.toml"));
         if path.is_file() {
             return Manifest::load(&path);
@@ -191,48 +221,40 @@ pub fn resolve_model(spec: &str) -> Result<Manifest, ModelError> {
     Err(ModelError::UnknownModel(spec.to_string()))
 }
 
-fn exe_dir() -> Option<PathBuf> {
-    std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
-}
+static RUNTIME: OnceLock<Result<(Environment, PathBuf), ModelError>> = OnceLock::new();
 
-/// The project's cache folder for the runtime, as `make setup` fills it.
-pub fn project_runtime_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache").join("onnxruntime")
-}
-
-/// Candidate locations of the ONNX Runtime library, in search order.
-fn runtime_candidates() -> Vec<PathBuf> {
-    // An explicit ORT_DYLIB_PATH is the user's choice: use it alone.
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        return vec![PathBuf::from(path)];
-    }
-    let mut candidates = Vec::new();
-    if let Some(dir) = exe_dir() {
-        candidates.push(dir.join(ORT_LIB_NAME));
-        candidates.push(dir.join("lib").join(ORT_LIB_NAME));
-    }
-    candidates.push(project_runtime_dir().join(ORT_LIB_NAME));
-    if let Some(dirs) = directories::ProjectDirs::from("", "", "melotag") {
-        candidates.push(dirs.cache_dir().join("onnxruntime").join(ORT_LIB_NAME));
-    }
-    candidates
-}
-
-static RUNTIME: OnceLock<Result<Environment, ModelError>> = OnceLock::new();
-
-/// Loads ONNX Runtime once per process and returns its environment.
+/// Loads ONNX Runtime once per process (the first of [`paths::runtime_candidates`] that
+/// exists) and returns its environment.
 pub fn runtime() -> Result<&'static Environment, ModelError> {
+    loaded_runtime().map(|(env, _)| env)
+}
+
+fn loaded_runtime() -> Result<&'static (Environment, PathBuf), ModelError> {
     let result = RUNTIME.get_or_init(|| {
-        let candidates = runtime_candidates();
+        let candidates = paths::runtime_candidates();
         let Some(path) = candidates.iter().find(|p| p.is_file()) else {
             let searched = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
             return Err(ModelError::RuntimeNotFound { searched: searched.join(", ") });
         };
         let load = |message: String| ModelError::RuntimeLoad { path: path.clone(), message };
         let builder = ort::init_from(path).map_err(|e| load(e.to_string()))?;
-        builder.with_name("melotag").with_telemetry(false).build().map_err(|e| load(e.to_string()))
+        let env = builder.with_name("melotag").with_telemetry(false).build().map_err(|e| load(e.to_string()))?;
+        Ok((env, path.clone()))
     });
     result.as_ref().map_err(Clone::clone)
+}
+
+/// Where the runtime was loaded from, and its version ("1.31.1"), loading it if needed.
+pub fn runtime_info() -> Result<(PathBuf, String), ModelError> {
+    let (_, path) = loaded_runtime()?;
+    let info = ort::info();
+    // "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=…"
+    let version = info
+        .split([',', ' '])
+        .find_map(|part| part.strip_prefix("git-branch=rel-"))
+        .map(str::to_string)
+        .unwrap_or_else(|| info.to_string());
+    Ok((path.clone(), version))
 }
 
 /// One inference session for one model; each worker owns one (`Session::run` takes `&mut`).
@@ -262,10 +284,11 @@ impl Tagger {
         &self.manifest
     }
 
-    /// Scores a batch of log-mel windows (each `[n_mels, frames]`), one row of tag scores each.
-    pub fn predict(&mut self, windows: &[ArrayView2<'_, f32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+    /// Scores a batch of log-mel windows (each `[n_mels, frames]`): one row of tag scores each,
+    /// and one embedding each when the manifest names an embedding output.
+    pub fn predict(&mut self, windows: &[ArrayView2<'_, f32>]) -> Result<Predictions, ModelError> {
         if windows.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Predictions::default());
         }
         let (n_mels, frames) = windows[0].dim();
         let batch = windows.len();
@@ -295,6 +318,28 @@ impl Tagger {
             .into_dimensionality::<ndarray::Ix2>()
             .map_err(|e| ModelError::Ort(e.to_string()))?
             .to_owned();
-        Ok(scores.outer_iter().map(|row| row.to_vec()).collect())
+        let tags = scores.outer_iter().map(|row| row.to_vec()).collect();
+        let embeddings = match (&self.manifest.embedding_output, self.manifest.embedding_size) {
+            (Some(name), Some(width)) => {
+                let value = outputs.get(name.as_str()).ok_or_else(|| ModelError::Ort(format!("the model has no output '{name}'")))?;
+                let emb = value.try_extract_array::<f32>()?;
+                let shape = emb.shape().to_vec();
+                if shape != [batch, width] {
+                    return Err(ModelError::OutputShape { got: shape, windows: batch, tags: width });
+                }
+                Some(emb.outer_iter().map(|row| row.iter().copied().collect()).collect())
+            }
+            _ => None,
+        };
+        Ok(Predictions { tags, embeddings })
     }
+}
+
+/// What one batch of windows gave.
+#[derive(Debug, Clone, Default)]
+pub struct Predictions {
+    /// Tag scores, one row per window.
+    pub tags: Vec<Vec<f32>>,
+    /// Penultimate-layer activations, one row per window (when the model has them).
+    pub embeddings: Option<Vec<Vec<f32>>>,
 }

@@ -11,8 +11,14 @@
 //! Gapless MP4: symphonia 0.6.1 neither applies an MP4 edit list nor iTunSMPB, so AAC comes out
 //! with the encoder priming in front; the `mp4` module reads them and `Source::decode` drops the
 //! samples outside the playable span by timestamp, which works the same after a seek.
+//!
+//! Opus: symphonia 0.6.1 demuxes Ogg Opus and Matroska/WebM Opus but has no Opus decoder; the
+//! `opus` module adds one (libopus). In Ogg, timestamps count the pre-skip (the encoder's
+//! 312-odd warm-up samples), so it is dropped by timestamp here like the MP4 priming; in
+//! Matroska, whose timestamps are not samples, the decoder drops it itself.
 
 mod mp4;
+mod opus;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,10 +26,11 @@ use std::time::{Duration, Instant};
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler, WindowFunction};
-use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, Track, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
@@ -43,7 +50,7 @@ const MAX_PREALLOC: usize = 48_000 * 600;
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     /// The file could not be opened or read.
-    #[error("cannot read the file: {}", crate::library::io_reason(source))]
+    #[error("cannot read the file: {}", crate::engine::library::io_reason(source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -64,6 +71,10 @@ pub enum AudioError {
     /// The file has zero bytes.
     #[error("file is empty")]
     EmptyFile,
+    /// Not a regular file (a FIFO, a device, a socket, a folder): never opened, since
+    /// opening a FIFO blocks and a device never ends.
+    #[error("{0}")]
+    NotAFile(String),
     /// The file parsed but produced no samples.
     #[error("no audio could be decoded")]
     Empty,
@@ -118,6 +129,11 @@ fn open(path: &Path) -> Result<Source, AudioError> {
         path: path.to_path_buf(),
         source,
     };
+    // Checked before opening: opening a FIFO would block until a writer appears.
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if let Some(reason) = crate::engine::library::not_a_regular_file(&meta) {
+        return Err(AudioError::NotAFile(reason));
+    }
     let file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     if len == 0 {
@@ -150,8 +166,11 @@ fn open(path: &Path) -> Result<Source, AudioError> {
         .as_ref()
         .and_then(|p| p.audio())
         .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
-    let decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(params, &AudioDecoderOptions::default().gapless(true))
+    let opus_skip = opus_preskip_end(track, params);
+    // Gapless trimming by the decoder, except for the Opus pre-skip dropped by timestamp below.
+    let gapless = AudioDecoderOptions::default().gapless(opus_skip.is_none());
+    let decoder = opus::codecs()
+        .make_audio_decoder(params, &gapless)
         .map_err(|e| AudioError::Unsupported(format!("unsupported codec: {e}")))?;
     let short = format.format_info().short_name;
     let frames_estimated = match short {
@@ -174,12 +193,14 @@ fn open(path: &Path) -> Result<Source, AudioError> {
     };
     if short == "isomp4" {
         src.playable = mp4_playable(path, len, &src);
-        if let Some((start, end)) = src.playable {
-            src.num_frames = src.num_frames.map(|n| {
-                let n = i64::try_from(n).unwrap_or(i64::MAX);
-                u64::try_from(end.map_or(n, |e| e.min(n)).saturating_sub(start)).unwrap_or(0)
-            });
-        }
+    } else if let Some(start) = opus_skip {
+        src.playable = Some((start, None));
+    }
+    if let Some((start, end)) = src.playable {
+        src.num_frames = src.num_frames.map(|n| {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            u64::try_from(end.map_or(n, |e| e.min(n)).saturating_sub(start)).unwrap_or(0)
+        });
     }
     debug!(
         path = %path.display(), format = short, rate = ?src.rate, channels = src.channels,
@@ -187,6 +208,17 @@ fn open(path: &Path) -> Result<Source, AudioError> {
         "opened"
     );
     Ok(src)
+}
+
+/// Where the Opus pre-skip ends (raw timestamp) when the track's timestamps are samples counted
+/// from 0, as in Ogg: the decoder then trims nothing and `Source::decode` drops the pre-skip by
+/// timestamp. `None` for other codecs, and for Opus in Matroska (the decoder trims it there).
+fn opus_preskip_end(track: &Track, params: &AudioCodecParameters) -> Option<i64> {
+    if params.codec != CODEC_ID_OPUS || track.start_ts.get() != 0 {
+        return None;
+    }
+    let samples = TimeBase::try_from_recip(params.sample_rate?)?;
+    (track.time_base? == samples).then(|| i64::from(track.delay.unwrap_or(0)))
 }
 
 /// The playable span of an MP4 audio track in raw timestamps, from its edit list or iTunSMPB.
@@ -952,6 +984,8 @@ mod tests {
             ("ogg", &["-c:a", "libvorbis", "-q:a", "5"]),
             ("m4a", &["-c:a", "aac", "-b:a", "160k"]),
             ("aiff", &[]),
+            ("opus", &["-c:a", "libopus", "-b:a", "128k"]),
+            ("webm", &["-c:a", "libopus", "-b:a", "128k"]),
         ];
         for (ext, args) in cases {
             let p = dir.path().join(format!("x.{ext}"));
@@ -968,6 +1002,11 @@ mod tests {
                 full.duration_s, c.duration_s, full.decode_time, c.decode_time
             );
             assert!(d < 1e-3, "{ext}: max diff {d}");
+            if ext == &"opus" {
+                // Ogg Opus timestamps are samples: the crop must come from a seek.
+                let seeked = try_load_center_seek(&p, 12000, 349440);
+                assert!(matches!(seeked, Ok(Some(_))), "opus did not seek");
+            }
         }
     }
 
@@ -1214,6 +1253,218 @@ mod tests {
             a.samples.len() as f64 / 12000.0
         );
         assert!(a.samples.len() > 12000 * 50);
+    }
+
+    /// ffmpeg's own decode of `p` (its native Opus decoder), channels averaged, at 48 kHz.
+    fn ffmpeg_decode_mono(p: &Path, channels: usize) -> Vec<f32> {
+        let out = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-i"])
+            .arg(p)
+            .args(["-f", "f32le", "-ar", "48000", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(out.status.success());
+        let pcm: Vec<f32> = out
+            .stdout
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        pcm.chunks_exact(channels)
+            .map(|f| f.iter().sum::<f32>() / channels as f32)
+            .collect()
+    }
+
+    /// Ogg Opus and WebM Opus decode (libopus) with the pre-skip dropped: clicks land where the
+    /// WAV has them, the Ogg length is exact, and the samples match ffmpeg's decoder.
+    #[test]
+    fn opus_is_gapless_and_matches_ffmpeg() {
+        if !ffmpeg() {
+            eprintln!("ffmpeg not found: skipping opus test");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = 48000 * 4 + 123;
+        let clicks = [4800 + 17, 48000 + 5, 3 * 48000 + 29];
+        for channels in [1usize, 2] {
+            let wav = dir.path().join(format!("clicks{channels}.wav"));
+            write_wav(&wav, 48000, channels, n, |i, c| {
+                let m = music(48000)(i, c) * 0.5;
+                if clicks.contains(&i) { 0.95 } else { m }
+            });
+            let reference = load_full(&wav, 48000).expect("wav");
+            for ext in ["opus", "webm"] {
+                let p = dir.path().join(format!("clicks{channels}.{ext}"));
+                assert!(ffmpeg_convert(
+                    &wav,
+                    &p,
+                    &["-c:a", "libopus", "-b:a", "160k"]
+                ));
+                let a = load_full(&p, 48000).unwrap_or_else(|e| panic!("{ext}: {e}"));
+                assert_eq!((a.source_rate_hz, a.channels), (48000, channels));
+                let len = a.samples.len();
+                println!("{channels} ch .{ext}: {len} samples, wav {n}");
+                if ext == "opus" {
+                    assert_eq!(len, n, "ogg opus length is exact");
+                } else {
+                    // Matroska: symphonia ignores DiscardPadding, so up to one frame more.
+                    assert!((n..=n + 960).contains(&len), "webm length {len}");
+                }
+                for &c in &clicks {
+                    let (want, got) = (
+                        peak_at(&reference.samples, c - 600, c + 600),
+                        peak_at(&a.samples, c - 600, c + 600),
+                    );
+                    assert!(want.abs_diff(got) <= 2, "{ext}: click {want} vs {got}");
+                }
+                let ff = ffmpeg_decode_mono(&p, channels);
+                let m = ff.len().min(len);
+                let d = max_abs_diff(&a.samples[..m], &ff[..m]);
+                let mean = a.samples[..m]
+                    .iter()
+                    .zip(&ff[..m])
+                    .map(|(x, y)| f64::from((x - y).abs()))
+                    .sum::<f64>()
+                    / m as f64;
+                println!("{channels} ch .{ext}: vs ffmpeg max {d:e}, mean {mean:e}");
+                assert!(d < 0.02 && mean < 1e-4, "{ext}: max {d} mean {mean}");
+            }
+        }
+    }
+
+    #[test]
+    fn broken_opus_is_an_error_or_a_partial_decode() {
+        if !ffmpeg() {
+            eprintln!("ffmpeg not found: skipping broken opus test");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("src.wav");
+        write_wav(&wav, 48000, 2, 48000 * 20, music(48000));
+        let p = dir.path().join("x.opus");
+        assert!(ffmpeg_convert(
+            &wav,
+            &p,
+            &["-c:a", "libopus", "-b:a", "96k"]
+        ));
+        let b = std::fs::read(&p).expect("read");
+        let write = |name: &str, bytes: &[u8]| {
+            let q = dir.path().join(name);
+            std::fs::write(&q, bytes).expect("write");
+            q
+        };
+        // Truncated: what is there decodes.
+        let a = load_full(&write("cut.opus", &b[..b.len() / 2]), 12000).expect("cut");
+        let secs = a.samples.len() as f64 / 12000.0;
+        println!("truncated opus: {secs:.2} s");
+        assert!((7.0..13.0).contains(&secs), "{secs}");
+        // Garbage in the middle: the Ogg CRC rejects the pages, the rest decodes.
+        let mut g = b.clone();
+        let mid = g.len() / 2;
+        let mut s = 7u64;
+        for x in &mut g[mid..mid + 5000] {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+            *x = (s >> 56) as u8;
+        }
+        let r = load_full(&write("garbage.opus", &g), 12000);
+        println!(
+            "opus with garbage patch: {:?}",
+            r.as_ref()
+                .map(|a| a.samples.len())
+                .map_err(|e| e.to_string())
+        );
+        assert!(r.is_ok_and(|a| a.samples.len() > 12000 * 15));
+        // Packets scrambled under valid page CRCs reach libopus: bad packets are skipped.
+        let mut pages = ogg_pages(&b);
+        for (i, page) in pages.iter_mut().enumerate().skip(4).step_by(3) {
+            let body = page.len() - (27 + usize::from(page[26]));
+            for (k, x) in page.iter_mut().rev().take(body).enumerate() {
+                *x ^= (i * 31 + k * 7) as u8 | 1;
+            }
+        }
+        let scrambled = ogg_join(pages);
+        let r = load_full(&write("scrambled.opus", &scrambled), 12000);
+        println!(
+            "opus with scrambled packets: {:?}",
+            r.as_ref()
+                .map(|a| a.samples.len())
+                .map_err(|e| e.to_string())
+        );
+        // A bad OpusHead (family 1 without its mapping table) under a valid CRC, headers only,
+        // random bytes, text: errors, never panics.
+        let mut pages = ogg_pages(&b);
+        let head = pages.first_mut().expect("first page");
+        let at = head
+            .windows(8)
+            .position(|w| w == b"OpusHead")
+            .expect("OpusHead");
+        head[at + 18] = 1;
+        let bad_head = ogg_join(pages);
+        let head_end = b.windows(8).position(|w| w == b"OpusTags").expect("tags") + 64;
+        let mut state = 1u64;
+        let junk: Vec<u8> = (0..100_000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (state >> 56) as u8
+            })
+            .collect();
+        for (name, bytes) in [
+            ("badhead.opus", &bad_head[..]),
+            ("headers.opus", &b[..head_end]),
+            ("junk.opus", &junk[..]),
+            ("text.opus", "not audio\n".repeat(500).as_bytes()),
+        ] {
+            let r = load_center(&write(name, bytes), 12000, 349440);
+            println!(
+                "{name}: {:?}",
+                r.as_ref()
+                    .map(|a| a.samples.len())
+                    .map_err(|e| e.to_string())
+            );
+            assert!(r.is_err(), "{name}");
+        }
+    }
+
+    /// The pages of an Ogg stream (header, segment table and body each).
+    fn ogg_pages(b: &[u8]) -> Vec<Vec<u8>> {
+        let mut pages = Vec::new();
+        let mut pos = 0;
+        while pos + 27 <= b.len() && &b[pos..pos + 4] == b"OggS" {
+            let nseg = usize::from(b[pos + 26]);
+            let body: usize = b[pos + 27..pos + 27 + nseg]
+                .iter()
+                .map(|&x| usize::from(x))
+                .sum();
+            let end = pos + 27 + nseg + body;
+            pages.push(b[pos..end].to_vec());
+            pos = end;
+        }
+        pages
+    }
+
+    /// Joins Ogg pages, recomputing each page's CRC.
+    fn ogg_join(pages: Vec<Vec<u8>>) -> Vec<u8> {
+        let crc = |data: &[u8]| {
+            data.iter().fold(0u32, |mut c, &x| {
+                c ^= u32::from(x) << 24;
+                for _ in 0..8 {
+                    c = if c & 0x8000_0000 != 0 {
+                        (c << 1) ^ 0x04c1_1db7
+                    } else {
+                        c << 1
+                    };
+                }
+                c
+            })
+        };
+        pages
+            .into_iter()
+            .flat_map(|mut p| {
+                p[22..26].fill(0);
+                let c = crc(&p);
+                p[22..26].copy_from_slice(&c.to_le_bytes());
+                p
+            })
+            .collect()
     }
 
     /// Timing on the shared upstream mp3s and a 4-minute mp3 (run with --nocapture to see).

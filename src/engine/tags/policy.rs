@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 /// What a tag describes; each category has its own field and limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Written to the genre field (TCON / GENRE / ©gen / Genre).
@@ -29,7 +29,21 @@ pub enum Category {
     Era,
 }
 
+impl std::str::FromStr for Category {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Category, String> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown category '{s}' (genre, mood, instrument or era)"))
+    }
+}
+
 impl Category {
+    /// Every category.
+    pub const ALL: [Category; 4] = [Category::Genre, Category::Mood, Category::Instrument, Category::Era];
+
     /// Lower-case name, as on the command line.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 
 use crate::app::{Bg, BgMsg};
-use crate::audio;
-use crate::features::{FrontendParams, LogScale, MelFrontend};
+use crate::engine::audio;
+use crate::engine::features::{FrontendParams, LogScale, MelFrontend};
 
 /// Widest spectrogram image, in columns (frames are averaged into columns beyond this).
 pub const MAX_COLUMNS: usize = 2048;
@@ -358,7 +358,7 @@ impl Spectrogram {
     }
 
     fn column_pixels(&self, c0: usize, n: usize) -> egui::ColorImage {
-        let lut = super::magma();
+        let lut = crate::app::ui::magma();
         let lo = self.max_db - RANGE_DB;
         let h = self.n_mels;
         let mut pixels = vec![egui::Color32::BLACK; n * h];

@@ -5,8 +5,8 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Plot, PlotPoint, Text, VLine};
 
 use crate::app::{MelotagApp, Status};
-use crate::tags::Category;
-use crate::tags::policy::lookup;
+use crate::engine::tags::Category;
+use crate::engine::tags::policy::lookup;
 
 /// Category of a model tag for the bar chart ("other" when the tag table does not know it).
 pub fn category_name(tag: &str) -> &'static str {
@@ -48,8 +48,8 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
     {
         let window_s = m.frontend.window_samples as f64 / m.frontend.sample_rate_hz as f64;
         let window_s = match m.frontend.windowing {
-            crate::features::Windowing::Samples => window_s,
-            crate::features::Windowing::Frames => {
+            crate::engine::features::Windowing::Samples => window_s,
+            crate::engine::features::Windowing::Frames => {
                 (m.frontend.frames_per_window * m.frontend.hop_samples) as f64 / m.frontend.sample_rate_hz as f64
             }
         };
@@ -273,7 +273,7 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
 /// "Compare models": per tag (grouped genre / mood / instrument-voice / era as the single bars)
 /// one bar per model, one colour per model with a legend; the exact score on hover. Models
 /// still running show as "analysing" under the chart.
-fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::model::Manifest>, crate::app::CompareState)]) {
+fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::engine::model::Manifest>, crate::app::CompareState)]) {
     use crate::app::CompareState;
     let Some(tags) = models.first().map(|(m, _)| m.tags.clone()) else {
         ui.label("No converted model to compare: run `make setup` in the melotag folder.");

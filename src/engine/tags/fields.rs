@@ -48,6 +48,8 @@ pub enum TagKind {
     Mp4,
     /// APEv2.
     Ape,
+    /// RIFF INFO list of a WAV file (`IGNR`).
+    RiffInfo,
 }
 
 impl TagKind {
@@ -58,12 +60,13 @@ impl TagKind {
             TagKind::Vorbis => "Vorbis",
             TagKind::Mp4 => "MP4",
             TagKind::Ape => "APE",
+            TagKind::RiffInfo => "RIFF-INFO",
         }
     }
 
     /// Inverse of [`TagKind::as_str`].
     pub fn parse(s: &str) -> Option<TagKind> {
-        [TagKind::Id3v2, TagKind::Vorbis, TagKind::Mp4, TagKind::Ape].into_iter().find(|k| k.as_str() == s)
+        [TagKind::Id3v2, TagKind::Vorbis, TagKind::Mp4, TagKind::Ape, TagKind::RiffInfo].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -117,6 +120,10 @@ pub type Raw = Option<Vec<String>>;
 /// Errors reading or writing tags.
 #[derive(Debug, thiserror::Error)]
 pub enum TagError {
+    /// A tag structure is damaged: melotag will not write the file (a writer could lose what
+    /// follows the damage), and says where.
+    #[error("not writable: {0} (repair the tags with another tag editor first)")]
+    Damaged(String),
     /// lofty does not know the format, or cannot write tags to it.
     #[error("unsupported format for writing tags{0}")]
     Unsupported(String),
@@ -335,6 +342,214 @@ fn mp4_ident(key: &str) -> AtomIdent<'static> {
     AtomIdent::Fourcc(fourcc)
 }
 
+/// How a field stores a list of values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValueStyle {
+    /// One stored value per value (ID3v2.4 NUL-separated text, Vorbis comments, MP4 data atoms).
+    Multi,
+    /// One stored value, the values joined with this separator (ID3v2.3 "/", RIFF INFO "; ").
+    Joined(&'static str),
+}
+
+/// One field melotag may write, as it is in the file now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldState {
+    /// The field.
+    pub id: FieldId,
+    /// What it holds for melotag.
+    pub role: Role,
+    /// Its stored value.
+    pub raw: Raw,
+    /// Its values as a person reads them (numeric ID3 genres resolved, joined lists split).
+    pub values: Vec<String>,
+    /// How values are stored.
+    pub style: ValueStyle,
+}
+
+impl FieldState {
+    /// The values a person reads in a stored value of this field: numeric ID3 genres ("(17)")
+    /// resolved, joined lists split, blanks dropped.
+    pub fn decode(&self, raw: &Raw) -> Vec<String> {
+        let Some(raw) = raw else { return Vec::new() };
+        if self.role == Role::Scores {
+            return raw.clone();
+        }
+        let mut out = raw.clone();
+        if self.id.tag == TagKind::Id3v2 && self.role == Role::Genre {
+            out = resolve_id3_genres(&out);
+        }
+        if let ValueStyle::Joined(sep) = self.style {
+            out = out.iter().flat_map(|v| v.split(sep).map(str::to_string).collect::<Vec<_>>()).collect();
+        }
+        out.into_iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect()
+    }
+
+    /// How `values` would be stored in this field (`None`: the field removed).
+    pub fn encode(&self, values: &[String]) -> Raw {
+        if values.is_empty() {
+            return None;
+        }
+        match self.style {
+            ValueStyle::Joined(sep) if self.role != Role::Scores => Some(vec![values.join(sep)]),
+            _ => Some(values.to_vec()),
+        }
+    }
+}
+
+/// Resolves ID3 genre references ("(17)", "17", "(17)Rock") the way players do.
+fn resolve_id3_genres(values: &[String]) -> Vec<String> {
+    let mut scratch = Id3v2Tag::new();
+    scratch.insert(Frame::Text(TextInformationFrame::new(FrameId::Valid("TCON".into()), lofty::TextEncoding::UTF8, values.join("\0"))));
+    scratch.genres().map(|g| g.map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// What planning needs of a file's tags: the fields melotag may write (every tag it writes,
+/// every role), the album it belongs to, and the file's snapshot when they were read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileTags {
+    /// Size and mtime when read.
+    pub snapshot: super::write::Snapshot,
+    /// The fields, per tag and role.
+    pub fields: Vec<FieldState>,
+    /// Album tag.
+    pub album: Option<String>,
+    /// Album artist tag (else the artist).
+    pub album_artist: Option<String>,
+}
+
+impl FileTags {
+    /// Reads the fields of the file at `path` (and its album, for album consensus). ID3v2
+    /// (MP3, AAC, WAV, AIFF), RIFF INFO and FLAC comments are read from the raw bytes, as
+    /// melotag writes them; Ogg, MP4 and APE-tagged files through lofty. A damaged tag is an
+    /// error: such a file is never written.
+    pub fn read(path: &Path) -> Result<FileTags, TagError> {
+        use super::raw::{self, Container, RawError};
+        let io = |e: std::io::Error| TagError::Io(crate::engine::library::io_reason(&e));
+        let snapshot = super::write::Snapshot::of(path).map_err(io)?;
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if let Some(reason) = crate::engine::library::not_a_regular_file(&meta) {
+            return Err(TagError::Unsupported(format!(": {reason}")));
+        }
+        let mut file = File::open(path).map_err(io)?;
+        let layout = match raw::read_layout(&mut file) {
+            Ok(l) => l,
+            Err(RawError::Damaged { what, offset }) => return Err(TagError::Damaged(format!("damaged {what} at byte {offset}"))),
+            Err(RawError::Unsupported(m)) => return Err(TagError::Unsupported(format!(": {m}"))),
+            Err(RawError::Unknown) => return Err(TagError::Unsupported(" (not a format melotag writes)".into())),
+            Err(RawError::Io(e)) => return Err(io(e)),
+        };
+        let fields = match layout.container {
+            Container::Mpeg | Container::Wav | Container::Aiff | Container::Flac => fields_from_layout(&layout, path)?,
+            Container::Ogg | Container::Mp4 | Container::ApeTagged => {
+                let tags = TagFile::read(path)?;
+                let mut fields = Vec::new();
+                for store in &tags.stores {
+                    for role in [Role::Genre, Role::Mood, Role::Scores] {
+                        let key = store.key(role);
+                        let raw = store.get(&key);
+                        let mut field = FieldState { id: FieldId { tag: store.kind(), key }, role, raw, values: Vec::new(), style: ValueStyle::Multi };
+                        field.values = field.decode(&field.raw);
+                        fields.push(field);
+                    }
+                }
+                fields
+            }
+        };
+        let (album, album_artist) = read_album(path);
+        Ok(FileTags { snapshot, fields, album, album_artist })
+    }
+
+    /// The field with this id.
+    pub fn field(&self, id: &FieldId) -> Option<&FieldState> {
+        self.fields.iter().find(|f| &f.id == id)
+    }
+}
+
+/// The fields of a file melotag writes byte-for-byte itself (ID3v2, RIFF INFO, FLAC comments),
+/// from its raw items.
+fn fields_from_layout(layout: &super::raw::Layout, path: &Path) -> Result<Vec<FieldState>, TagError> {
+    use super::raw::{Container, id3v2};
+    fn items<'a>(layout: &'a super::raw::Layout, tag: &'a str, key: &'a str) -> impl Iterator<Item = &'a super::raw::Item> + 'a {
+        layout.items.iter().filter(move |i| i.tag == tag && i.key.eq_ignore_ascii_case(key))
+    }
+    let mut fields = Vec::new();
+    let mut push = |tag: TagKind, key: &str, role: Role, raw: Raw, style: ValueStyle| {
+        let mut field = FieldState { id: FieldId { tag, key: key.to_string() }, role, raw, values: Vec::new(), style };
+        field.values = field.decode(&field.raw);
+        fields.push(field);
+    };
+    match layout.container {
+        Container::Flac => {
+            for (key, role) in [("GENRE", Role::Genre), ("MOOD", Role::Mood), (SCORES_KEY, Role::Scores)] {
+                let values: Vec<String> = items(layout, "Vorbis", key)
+                    .map(|i| {
+                        let text = String::from_utf8_lossy(&i.bytes);
+                        text.split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default()
+                    })
+                    .collect();
+                push(TagKind::Vorbis, key, role, (!values.is_empty()).then_some(values), ValueStyle::Multi);
+            }
+        }
+        _ => {
+            // A file without an ID3v2 tag gets a v2.4 one.
+            let v23 = items(layout, "ID3v2", id3v2::VERSION_KEY).next().is_some_and(|i| i.bytes.first() == Some(&3));
+            let text = |key: &str| -> Result<Raw, TagError> {
+                let Some(item) = items(layout, "ID3v2", key).next() else { return Ok(None) };
+                let (flags, body) = item.bytes.split_at(2.min(item.bytes.len()));
+                let id: [u8; 4] = key.as_bytes().get(..4).and_then(|b| b.try_into().ok()).unwrap_or(*b"TXXX");
+                let frame = id3v2::Frame { id, flags: [flags.first().copied().unwrap_or(0), flags.get(1).copied().unwrap_or(0)], body: body.to_vec() };
+                id3v2::text_values(&frame)
+                    .map(|mut v| {
+                        // A trailing NUL terminator is not a value.
+                        while v.last().is_some_and(|s| s.is_empty()) && v.len() > 1 {
+                            v.pop();
+                        }
+                        Some(v)
+                    })
+                    .ok_or_else(|| TagError::Unsupported(format!(": the ID3v2 frame {key} is compressed, encrypted or in an unknown encoding")))
+            };
+            let style = if v23 { ValueStyle::Joined(ID3_V23_SEPARATOR) } else { ValueStyle::Multi };
+            let mood = if v23 { "TXXX:MOOD" } else { "TMOO" };
+            let scores = format!("TXXX:{SCORES_KEY}");
+            push(TagKind::Id3v2, "TCON", Role::Genre, text("TCON")?, style);
+            push(TagKind::Id3v2, mood, Role::Mood, text(mood)?, style);
+            push(TagKind::Id3v2, &scores, Role::Scores, text(&scores)?, ValueStyle::Multi);
+            if layout.container == Container::Wav
+                && let Some(item) = items(layout, "RIFF-INFO", "IGNR").next()
+            {
+                let value = String::from_utf8_lossy(&item.bytes).trim_end_matches('\0').to_string();
+                push(TagKind::RiffInfo, "IGNR", Role::Genre, Some(vec![value]), ValueStyle::Joined("; "));
+            }
+            if layout.container == Container::Mpeg && layout.items.iter().any(|i| i.tag == "APE") {
+                // The APE tag (foobar2000 reads it first) gets the same values, through lofty.
+                let tags = TagFile::read(path)?;
+                if let Some(store) = tags.stores.iter().find(|s| s.kind() == TagKind::Ape) {
+                    for role in [Role::Genre, Role::Mood, Role::Scores] {
+                        let key = store.key(role);
+                        let raw = store.get(&key);
+                        push(TagKind::Ape, &key, role, raw, ValueStyle::Multi);
+                    }
+                }
+            }
+        }
+    }
+    Ok(fields)
+}
+
+/// Album and album artist (else artist) from the file's main tag, for album consensus.
+fn read_album(path: &Path) -> (Option<String>, Option<String>) {
+    use lofty::prelude::{Accessor, ItemKey, TaggedFileExt};
+    let options = ParseOptions::new().read_properties(false);
+    let Ok(Ok(file)) = std::panic::catch_unwind(|| Probe::open(path).and_then(|p| p.options(options).read())) else {
+        return (None, None);
+    };
+    let Some(tag) = file.primary_tag().or_else(|| file.first_tag()) else { return (None, None) };
+    let clean = |s: Option<std::borrow::Cow<'_, str>>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let album = clean(tag.album());
+    let artist = clean(tag.get_string(ItemKey::AlbumArtist).map(std::borrow::Cow::Borrowed)).or_else(|| clean(tag.artist()));
+    (album, artist)
+}
+
 /// The tags of one audio file that melotag may change, read with lofty.
 pub struct TagFile {
     file_type: FileType,
@@ -345,7 +560,7 @@ pub struct TagFile {
 /// The file type lofty detects from the content (then the extension), or why it can't write it.
 pub fn detect(path: &Path) -> Result<FileType, TagError> {
     let probe = Probe::open(path).map_err(|e| TagError::Io(e.to_string()))?;
-    let probe = probe.guess_file_type().map_err(|e| TagError::Io(crate::library::io_reason(&e)))?;
+    let probe = probe.guess_file_type().map_err(|e| TagError::Io(crate::engine::library::io_reason(&e)))?;
     match probe.file_type() {
         Some(t) if writable(t) => Ok(t),
         Some(t) => Err(TagError::Unsupported(format!(" ({t:?})"))),
@@ -382,7 +597,7 @@ impl TagFile {
     /// Reads the tags of the file at `path`.
     pub fn read(path: &Path) -> Result<TagFile, TagError> {
         let file_type = detect(path)?;
-        let mut file = File::open(path).map_err(|e| TagError::Io(crate::library::io_reason(&e)))?;
+        let mut file = File::open(path).map_err(|e| TagError::Io(crate::engine::library::io_reason(&e)))?;
         Self::read_from(&mut file, file_type)
     }
 

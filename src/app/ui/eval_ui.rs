@@ -5,8 +5,8 @@
 use eframe::egui;
 use egui_plot::{Legend, Plot, PlotPoint, Points, Text};
 
-use crate::app::MelotagApp;
-use crate::eval::EvalReport;
+use crate::app::{EvalFailure, MelotagApp};
+use crate::engine::eval::EvalReport;
 
 /// What the window says when no file of the folder has a usable GENRE or MOOD tag.
 pub const NO_LABELS_TEXT: &str = "No file in this folder has a GENRE or MOOD tag matching the models' tags, so there is nothing to evaluate against.";
@@ -40,10 +40,10 @@ pub fn eval_window(app: &mut MelotagApp, ctx: &egui::Context) {
                     });
                     ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
                 }
-                Some(Err(e)) if e.contains(crate::eval::NO_LABELS) => {
+                Some(Err(EvalFailure::NoLabels)) => {
                     ui.colored_label(ui.visuals().warn_fg_color, NO_LABELS_TEXT);
                 }
-                Some(Err(e)) => {
+                Some(Err(EvalFailure::Other(e))) => {
                     ui.colored_label(ui.visuals().error_fg_color, format!("Evaluation failed: {e}"));
                 }
                 Some(Ok(report)) if report.tracks.iter().all(|t| t.labels.is_empty()) => {

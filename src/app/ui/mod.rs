@@ -1,20 +1,18 @@
 //! The desktop app's panels, one file each: [`library_ui`] (the track table), [`track_ui`]
 //! (spectrogram, taggram, playback, tag bars), [`batch_ui`] (batch progress); the toolbar and
-//! the empty state are here. [`player`] wraps rodio, [`spectrogram`] computes the picture.
+//! the empty state are here.
 
 pub mod batch_ui;
 pub mod eval_ui;
 pub mod library_ui;
-pub mod player;
-pub mod spectrogram;
 pub mod track_ui;
 
 use std::sync::OnceLock;
 
 use eframe::egui;
 
-use crate::analysis::Mode;
 use crate::app::MelotagApp;
+use crate::engine::analysis::Mode;
 
 /// The magma colour map as a 256-entry table (from the polynomial fit of matplotlib's magma).
 pub fn magma() -> &'static [egui::Color32; 256] {

@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::analysis::{self, Event, Job, JobConfig, Mode, TrackResult};
-use crate::features::Windowing;
-use crate::library;
-use crate::model::{self, Manifest, ModelError, Tagger};
+use crate::engine::analysis::{Control, ErrorKind, Event, JobConfig, Mode, TrackError, TrackResult};
+use crate::engine::cache::Cache;
+use crate::engine::features::Windowing;
+use crate::engine::library;
+use crate::engine::model::{Manifest, ModelError, Tagger};
+use crate::engine::pipeline::{self, Need};
 
 // ---------------------------------------------------------------------------------------------
 // Metrics.
@@ -96,7 +97,7 @@ pub fn normalize_tag(s: &str) -> String {
 
 /// Maps label spellings onto a model vocabulary: case-insensitive, ignoring everything but
 /// letters and digits (spaces, '-', '&', '_', ...), plus the canonical spellings `melotag
-/// write` uses ("R&B" → "rnb", see [`crate::tags::policy::TAG_TABLE`]) and a few common
+/// write` uses ("R&B" → "rnb", see [`crate::engine::tags::policy::TAG_TABLE`]) and a few common
 /// aliases. "female vocalist" and "female vocalists" stay two tags (the model has both).
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
@@ -116,7 +117,7 @@ impl Vocabulary {
                 index.entry(normalize_tag(from)).or_insert(i);
             }
         };
-        for &(model_tag, _, canonical) in crate::tags::policy::TAG_TABLE {
+        for &(model_tag, _, canonical) in crate::engine::tags::policy::TAG_TABLE {
             alias(canonical, model_tag);
         }
         for (from, to) in [
@@ -167,7 +168,8 @@ fn key_of(path: &Path) -> PathBuf {
 /// lines starting with '#' are ignored; fields may be quoted (CSV rules); a file listed twice
 /// gets the union. Tag names go through [`Vocabulary::lookup`]; names it does not know are
 /// counted in [`Labels::unknown`].
-pub fn read_labels_csv(csv_path: &Path, vocab: &Vocabulary) -> Result<Labels> {
+pub fn read_labels_csv(csv_path: &Path, vocab: &Vocabulary) -> Result<Labels, EvalError> {
+    let bad = |e: csv::Error| EvalError::Labels { path: csv_path.to_path_buf(), message: e.to_string() };
     let base = csv_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -175,10 +177,10 @@ pub fn read_labels_csv(csv_path: &Path, vocab: &Vocabulary) -> Result<Labels> {
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
         .from_path(csv_path)
-        .with_context(|| format!("reading {}", csv_path.display()))?;
+        .map_err(bad)?;
     let mut labels = Labels::default();
     for (row, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("reading {}", csv_path.display()))?;
+        let record = record.map_err(bad)?;
         let Some(path) = record.get(0).filter(|p| !p.is_empty()) else { continue };
         if row == 0 && path.eq_ignore_ascii_case("path") {
             continue;
@@ -201,17 +203,14 @@ pub fn read_labels_csv(csv_path: &Path, vocab: &Vocabulary) -> Result<Labels> {
 }
 
 /// The genre and mood values stored in a file (every tag melotag reads: ID3v2, Vorbis
-/// comments, MP4, APE), through [`crate::tags::fields::TagFile`]. `Ok(empty)` when it has none.
-pub fn read_file_labels(path: &Path) -> Result<Vec<String>> {
-    use crate::tags::fields::{Role, TagFile};
-    let file = TagFile::read(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// comments, MP4, APE), through [`crate::engine::tags::FileTags`]. `Ok(empty)` when it has none.
+pub fn read_file_labels(path: &Path) -> Result<Vec<String>, crate::engine::tags::fields::TagError> {
+    use crate::engine::tags::{FileTags, Role};
+    let file = FileTags::read(path)?;
     let mut values = Vec::new();
-    for role in [Role::Genre, Role::Mood] {
-        for field in file.fields(role) {
-            let raw = file.get(&field);
-            for v in file.values(&field, role, &raw) {
-                values.extend(split_values(&v).map(str::to_string));
-            }
+    for field in file.fields.iter().filter(|f| matches!(f.role, Role::Genre | Role::Mood)) {
+        for v in &field.values {
+            values.extend(split_values(v).map(str::to_string));
         }
     }
     Ok(values)
@@ -269,7 +268,8 @@ pub fn time_per_clip_ms(manifest: &Arc<Manifest>, runs: usize) -> Result<f64, Mo
 /// How many timed runs (after the warm-up) `models` and `eval` take the median of.
 pub const TIMING_RUNS: usize = 5;
 
-fn input_description(m: &Manifest) -> String {
+/// The model's input, in words ("29.12 s at 12 kHz, 96 mels × 1366 frames").
+pub fn input_description(m: &Manifest) -> String {
     let f = &m.frontend;
     let khz = f.sample_rate_hz as f64 / 1000.0;
     match f.windowing {
@@ -279,100 +279,7 @@ fn input_description(m: &Manifest) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// `melotag models`.
-
-/// Arguments of `melotag models`.
-#[derive(Debug, Default, clap::Args)]
-pub struct ModelsArgs {
-    /// Do not measure the inference time per 29 s clip.
-    #[arg(long)]
-    pub no_timing: bool,
-}
-
-/// `melotag models`: id, name, parameters, input, inference time per 29 s clip, status.
-pub fn run_models(args: &ModelsArgs) -> Result<i32> {
-    let manifests = model::available_manifests();
-    if manifests.is_empty() {
-        bail!("no model manifests found; run `make setup` in the melotag folder");
-    }
-    println!(
-        "{:<14} {:<15} {:>9}  {:<36} {:>11}  {}",
-        "ID", "NAME", "PARAMS", "INPUT", "MS/29S CLIP", "STATUS"
-    );
-    let mut errors = 0;
-    for manifest in manifests {
-        let m = match manifest {
-            Ok(m) => Arc::new(m),
-            Err(e) => {
-                errors += 1;
-                eprintln!("error: {e}");
-                continue;
-            }
-        };
-        let (time, status) = if !m.onnx_path().is_file() {
-            ("-".to_string(), "not converted (make setup)".to_string())
-        } else if args.no_timing {
-            ("-".to_string(), "ready".to_string())
-        } else {
-            match time_per_clip_ms(&m, TIMING_RUNS) {
-                Ok(ms) => (format!("{ms:.1}"), "ready".to_string()),
-                Err(e) => ("-".to_string(), format!("error: {e}")),
-            }
-        };
-        println!(
-            "{:<14} {:<15} {:>9}  {:<36} {:>11}  {}",
-            m.id,
-            m.name,
-            m.parameters,
-            input_description(&m),
-            time,
-            status
-        );
-    }
-    if !args.no_timing {
-        println!(
-            "(inference only, one session with 1 intra-op thread, median of {TIMING_RUNS} runs after a warm-up, on this machine)"
-        );
-    }
-    Ok(if errors > 0 { 1 } else { 0 })
-}
-
-// ---------------------------------------------------------------------------------------------
 // `melotag eval`.
-
-/// Arguments of `melotag eval`.
-#[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("truth").required(true).args(["labels", "from_tags"]))]
-pub struct EvalArgs {
-    /// Audio files or folders (walked recursively); only labelled files are evaluated.
-    #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
-    /// Ground truth: CSV rows `path,tags` (tags separated by ';', paths relative to the CSV).
-    #[arg(long, value_name = "CSV")]
-    pub labels: Option<PathBuf>,
-    /// Ground truth: the GENRE and MOOD values already in the files.
-    #[arg(long)]
-    pub from_tags: bool,
-    /// Model to evaluate (repeatable): crnn, cnn, musicnn, a model id, a manifest .toml, or
-    /// `all` (every converted model; the default).
-    #[arg(long = "model", value_name = "MODEL", default_value = "all")]
-    pub models: Vec<String>,
-    /// Analyse the 29 s centre of each track or the whole track.
-    #[arg(long, value_enum, default_value_t = Mode::Center)]
-    pub mode: Mode,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: Option<u16>,
-    /// Write everything (labels, scores, per-tag metrics) as JSON to FILE (`-`: stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write an SVG chart of macro ROC-AUC against time per clip to FILE.
-    #[arg(long, value_name = "FILE.svg")]
-    pub chart: Option<PathBuf>,
-    /// Do not measure the inference time per 29 s clip.
-    #[arg(long)]
-    pub no_timing: bool,
-}
 
 /// The `--json` document of `melotag eval`.
 #[derive(Debug, Serialize)]
@@ -393,6 +300,8 @@ pub struct EvalReport {
     pub unknown_labels: BTreeMap<String, usize>,
     /// Tags with no positive or no negative track: not evaluated.
     pub skipped_tags: Vec<TagCount>,
+    /// Things worth telling (labels ignored, CSV rows not found).
+    pub notes: Vec<String>,
     /// One entry per model.
     pub models: Vec<ModelReport>,
 }
@@ -413,6 +322,8 @@ pub struct Excluded {
     pub path: String,
     /// Why.
     pub reason: String,
+    /// Whether it failed (unreadable, not analysable) rather than being merely unlabelled.
+    pub failed: bool,
 }
 
 /// Positives and negatives of one tag over the evaluated tracks.
@@ -492,145 +403,190 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-/// The manifests `--model` names (`all`: every manifest with a converted ONNX file).
-fn resolve_models(specs: &[String]) -> Result<Vec<Arc<Manifest>>> {
-    let mut out: Vec<Arc<Manifest>> = Vec::new();
-    for spec in specs {
-        let found: Vec<Manifest> = if spec == "all" {
-            let mut ready = Vec::new();
-            for m in model::available_manifests() {
-                match m {
-                    Ok(m) if m.onnx_path().is_file() => ready.push(m),
-                    Ok(m) => eprintln!("warning: {} is not converted (make setup); left out", m.id),
-                    Err(e) => eprintln!("warning: {e}"),
-                }
-            }
-            ready
-        } else {
-            vec![model::resolve_model(spec)?]
-        };
-        for m in found {
-            if !out.iter().any(|o| o.id == m.id) {
-                out.push(Arc::new(m));
-            }
-        }
-    }
-    if out.is_empty() {
-        bail!("no converted model to evaluate; run `make setup` in the melotag folder");
-    }
-    let first = &out[0];
-    if let Some(other) = out.iter().find(|m| m.tags != first.tags) {
-        bail!("{} and {} have different tag lists; evaluate them separately", first.id, other.id);
-    }
-    Ok(out)
+/// Where the ground truth comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelSource {
+    /// A CSV of `path,tags` rows.
+    Csv(PathBuf),
+    /// The GENRE and MOOD values already in the files.
+    FileTags,
 }
 
-/// Runs one model over `files` (a job of `workers` workers), results in file order.
-fn analyse(manifest: &Arc<Manifest>, mode: Mode, workers: usize, files: &[PathBuf]) -> Result<Vec<TrackResult>> {
-    let (job, events) = Job::start(JobConfig { manifest: manifest.clone(), mode, workers }, files.to_vec())?;
+/// What to evaluate, and how.
+#[derive(Debug, Clone)]
+pub struct EvalSettings {
+    /// Audio files or folders (walked recursively); only labelled files are evaluated.
+    pub paths: Vec<PathBuf>,
+    /// Ground truth.
+    pub labels: LabelSource,
+    /// The models, which must share one tag list.
+    pub models: Vec<Arc<Manifest>>,
+    /// Centre or whole track.
+    pub mode: Mode,
+    /// Worker threads.
+    pub workers: usize,
+    /// Measure each model's inference time per clip.
+    pub timing: bool,
+    /// Reuse (and fill) the analysis cache.
+    pub use_cache: bool,
+}
+
+/// Why there is no evaluation at all (per-file failures are in the report instead).
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// No model given.
+    #[error("no converted model to evaluate; run `make setup` in the melotag folder")]
+    NoModels,
+    /// Models with different vocabularies.
+    #[error("{0} and {1} have different tag lists; evaluate them separately")]
+    DifferentTags(String, String),
+    /// The labels CSV cannot be read.
+    #[error("{path}: {message}")]
+    Labels {
+        /// The CSV.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// No file among the paths has labels.
+    #[error("no labelled audio file among the given paths")]
+    NoLabels,
+    /// Every labelled file failed to analyse.
+    #[error("no file could be analysed")]
+    NothingAnalysed,
+    /// The runtime or a model could not be opened.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Progress of [`build_report`].
+#[derive(Debug, Clone)]
+pub enum EvalProgress {
+    /// A model starts on `files` files.
+    Model {
+        /// Model id.
+        id: String,
+        /// Files to analyse.
+        files: usize,
+    },
+    /// One file of the current model is done.
+    File,
+    /// Measuring inference times.
+    Timing,
+}
+
+/// Runs one model over `files` through the cache-aware pipeline, results in file order.
+fn analyse(
+    manifest: &Arc<Manifest>,
+    settings: &EvalSettings,
+    files: &[PathBuf],
+    cache: Option<&Cache>,
+    control: &Arc<Control>,
+    on_progress: &mut dyn FnMut(EvalProgress),
+) -> Result<Vec<TrackResult>, ModelError> {
+    let config = JobConfig { manifest: manifest.clone(), mode: settings.mode, workers: settings.workers };
     let mut results: Vec<Option<TrackResult>> = vec![None; files.len()];
-    for event in events.iter() {
-        match event {
-            Event::Started { .. } => {}
-            Event::Finished { index, result } => results[index] = Some(*result),
-            Event::Done { .. } => break,
+    pipeline::run(config, files, None, cache, Need::Scores, control, |event| {
+        if let Event::Finished { index, result } = event {
+            results[index] = Some(*result);
+            on_progress(EvalProgress::File);
         }
-    }
-    job.join();
+    })?;
     Ok(results
         .into_iter()
         .zip(files)
         .map(|(r, path)| {
             r.unwrap_or_else(|| TrackResult {
                 path: path.clone(),
-                outcome: Err("not analysed".into()),
+                outcome: Err(TrackError::new(ErrorKind::Internal, "not analysed (cancelled)")),
                 times: Default::default(),
+                cached: false,
             })
         })
         .collect())
 }
 
-/// The error of [`build_report`] when no file has a label (a GENRE/MOOD tag, or a CSV row).
-pub const NO_LABELS: &str = "no labelled audio file among the given paths";
-
 /// Everything `melotag eval` computes (analysis, metrics, timing), without printing or writing:
 /// the report and the number of files that failed. Also what the desktop app's evaluation
 /// window runs (on a background thread).
-pub fn build_report(args: &EvalArgs) -> Result<(EvalReport, usize)> {
-    let manifests = resolve_models(&args.models)?;
-    let tags = manifests[0].tags.clone();
+pub fn build_report(
+    settings: &EvalSettings,
+    cache: Option<&Cache>,
+    control: &Arc<Control>,
+    mut on_progress: impl FnMut(EvalProgress),
+) -> Result<(EvalReport, usize), EvalError> {
+    let manifests = &settings.models;
+    let first = manifests.first().ok_or(EvalError::NoModels)?;
+    if let Some(other) = manifests.iter().find(|m| m.tags != first.tags) {
+        return Err(EvalError::DifferentTags(first.id.clone(), other.id.clone()));
+    }
+    let tags = first.tags.clone();
     let vocab = Vocabulary::new(&tags);
 
-    let scan = library::scan(&args.paths);
+    let scan = library::scan(&settings.paths);
     let mut failed = scan.errors.len();
-    for (path, reason) in &scan.errors {
-        eprintln!("error: {}: {reason}", path.display());
-    }
-    let mut excluded: Vec<Excluded> = Vec::new();
+    let mut excluded: Vec<Excluded> =
+        scan.errors.iter().map(|(p, reason)| Excluded { path: p.to_string_lossy().into_owned(), reason: reason.clone(), failed: true }).collect();
+    let mut notes = Vec::new();
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
     // (file, labels) of every labelled file.
     let mut labelled: Vec<(PathBuf, BTreeSet<usize>)> = Vec::new();
-    if let Some(csv) = &args.labels {
-        let labels = read_labels_csv(csv, &vocab)?;
-        unknown = labels.unknown;
-        let mut used = BTreeSet::new();
-        for file in scan.files {
-            let key = key_of(&file);
-            match labels.by_path.get(&key) {
-                Some(set) => {
-                    used.insert(key);
-                    labelled.push((file, set.clone()));
+    match &settings.labels {
+        LabelSource::Csv(csv) => {
+            let labels = read_labels_csv(csv, &vocab)?;
+            unknown = labels.unknown;
+            let mut used = BTreeSet::new();
+            for file in scan.files {
+                let key = key_of(&file);
+                match labels.by_path.get(&key) {
+                    Some(set) => {
+                        used.insert(key);
+                        labelled.push((file, set.clone()));
+                    }
+                    None => excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: "not in the labels CSV".into(), failed: false }),
                 }
-                None => excluded.push(Excluded {
-                    path: file.to_string_lossy().into_owned(),
-                    reason: "not in the labels CSV".into(),
-                }),
+            }
+            let missing = labels.by_path.keys().filter(|k| !used.contains(*k)).count();
+            if missing > 0 {
+                notes.push(format!("{missing} file(s) of {} are not among the given paths", csv.display()));
             }
         }
-        let missing = labels.by_path.keys().filter(|k| !used.contains(*k)).count();
-        if missing > 0 {
-            eprintln!("note: {missing} file(s) of {} are not among the given paths", csv.display());
-        }
-    } else {
-        for file in scan.files {
-            match read_file_labels(&file) {
-                Ok(values) if values.is_empty() => excluded.push(Excluded {
-                    path: file.to_string_lossy().into_owned(),
-                    reason: "no genre or mood tag".into(),
-                }),
-                Ok(values) => {
-                    let mut set = BTreeSet::new();
-                    for v in values {
-                        match vocab.lookup(&v) {
-                            Some(i) => {
-                                set.insert(i);
-                            }
-                            None => *unknown.entry(v).or_default() += 1,
-                        }
+        LabelSource::FileTags => {
+            for file in scan.files {
+                match read_file_labels(&file) {
+                    Ok(values) if values.is_empty() => {
+                        excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: "no genre or mood tag".into(), failed: false })
                     }
-                    labelled.push((file, set));
+                    Ok(values) => {
+                        let mut set = BTreeSet::new();
+                        for v in values {
+                            match vocab.lookup(&v) {
+                                Some(i) => {
+                                    set.insert(i);
+                                }
+                                None => *unknown.entry(v).or_default() += 1,
+                            }
+                        }
+                        labelled.push((file, set));
+                    }
+                    Err(e) => excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: format!("reading its tags: {e}"), failed: false }),
                 }
-                Err(e) => excluded.push(Excluded {
-                    path: file.to_string_lossy().into_owned(),
-                    reason: format!("reading its tags: {e}"),
-                }),
             }
         }
     }
     if !unknown.is_empty() {
         let names: Vec<String> = unknown.iter().map(|(k, n)| format!("{k} ({n})")).collect();
-        eprintln!("note: labels outside the {} tags, ignored: {}", tags.len(), names.join(", "));
+        notes.push(format!("labels outside the {} tags, ignored: {}", tags.len(), names.join(", ")));
     }
     if labelled.is_empty() {
-        bail!(NO_LABELS);
+        return Err(EvalError::NoLabels);
     }
 
     let files: Vec<PathBuf> = labelled.iter().map(|(f, _)| f.clone()).collect();
-    let workers = args.threads.map(usize::from).unwrap_or_else(analysis::default_workers);
     let mut per_model: Vec<Vec<TrackResult>> = Vec::new();
-    for m in &manifests {
-        eprintln!("analysing {} file(s) with {} ...", files.len(), m.id);
-        per_model.push(analyse(m, args.mode, workers, &files)?);
+    for m in manifests {
+        on_progress(EvalProgress::Model { id: m.id.clone(), files: files.len() });
+        per_model.push(analyse(m, settings, &files, cache, control, &mut on_progress)?);
     }
     // Only tracks every model scored are compared.
     let mut keep = Vec::new();
@@ -644,29 +600,25 @@ pub fn build_report(args: &EvalArgs) -> Result<(EvalReport, usize)> {
             keep.push(i);
         } else {
             failed += 1;
-            eprintln!("error: {}: {}", file.display(), errors.join("; "));
-            excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: errors.join("; ") });
+            excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: errors.join("; "), failed: true });
         }
     }
     if keep.is_empty() {
-        bail!("no file could be analysed");
+        return Err(EvalError::NothingAnalysed);
     }
     let truth: Vec<BTreeSet<usize>> = keep.iter().map(|&i| labelled[i].1.clone()).collect();
 
     let mut models = Vec::new();
     let mut skipped_tags = Vec::new();
+    if settings.timing {
+        on_progress(EvalProgress::Timing);
+    }
     for (m, results) in manifests.iter().zip(&per_model) {
-        let scores: Vec<Vec<f32>> = keep
-            .iter()
-            .map(|&i| results[i].outcome.as_ref().map(|a| a.scores.clone()).unwrap_or_default())
-            .collect();
+        let scores: Vec<Vec<f32>> =
+            keep.iter().map(|&i| results[i].outcome.as_ref().map(|a| a.scores.clone()).unwrap_or_default()).collect();
         let (per_tag, skipped) = evaluate(&tags, &truth, &scores);
         skipped_tags = skipped;
-        let time_per_clip_ms = if args.no_timing {
-            None
-        } else {
-            Some(time_per_clip_ms(m, TIMING_RUNS)?)
-        };
+        let time_per_clip_ms = if settings.timing { Some(time_per_clip_ms(m, TIMING_RUNS)?) } else { None };
         models.push(ModelReport {
             id: m.id.clone(),
             name: m.name.clone(),
@@ -681,9 +633,16 @@ pub fn build_report(args: &EvalArgs) -> Result<(EvalReport, usize)> {
         });
     }
     let report = EvalReport {
-        mode: args.mode.as_str().to_string(),
-        label_source: if args.labels.is_some() { "csv" } else { "tags" }.to_string(),
-        labels_csv: args.labels.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        mode: settings.mode.as_str().to_string(),
+        label_source: match settings.labels {
+            LabelSource::Csv(_) => "csv",
+            LabelSource::FileTags => "tags",
+        }
+        .to_string(),
+        labels_csv: match &settings.labels {
+            LabelSource::Csv(p) => Some(p.to_string_lossy().into_owned()),
+            LabelSource::FileTags => None,
+        },
         tracks: keep
             .iter()
             .map(|&i| EvalTrack {
@@ -695,246 +654,10 @@ pub fn build_report(args: &EvalArgs) -> Result<(EvalReport, usize)> {
         excluded,
         unknown_labels: unknown,
         skipped_tags,
+        notes,
         models,
     };
     Ok((report, failed))
-}
-
-/// `melotag eval`.
-pub fn run_eval(args: &EvalArgs) -> Result<i32> {
-    let (report, failed) = build_report(args)?;
-    let to_stdout = args.json.as_deref() == Some(Path::new("-"));
-    if !to_stdout {
-        print_table(&report);
-    }
-    if let Some(path) = &args.json {
-        crate::cli::write_output(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &report)?;
-            writeln!(w)?;
-            Ok(())
-        })
-        .context("writing JSON")?;
-    }
-    if let Some(path) = &args.chart {
-        crate::cli::write_output(path, |w| Ok(w.write_all(chart_svg(&report).as_bytes())?)).context("writing the chart")?;
-    }
-    Ok(if failed > 0 { 1 } else { 0 })
-}
-
-/// The stdout table: one line per model, then one row per evaluated tag.
-pub fn print_table(r: &EvalReport) {
-    let tracks = r.models.first().map_or(0, |m| m.tracks);
-    println!(
-        "{tracks} track(s), {} of {} tags evaluated, mode {}",
-        r.models.first().map_or(0, |m| m.per_tag.len()),
-        r.tags.len(),
-        r.mode
-    );
-    println!();
-    println!("{:<16} {:>7} {:>7} {:>6} {:>9} {:>11}", "MODEL", "ROC-AUC", "PR-AUC", "TRACKS", "PARAMS", "MS/29S CLIP");
-    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
-    for m in &r.models {
-        println!(
-            "{:<16} {:>7} {:>7} {:>6} {:>9} {:>11}",
-            m.id,
-            opt(m.macro_roc_auc, 4),
-            opt(m.macro_pr_auc, 4),
-            m.tracks,
-            m.parameters,
-            opt(m.time_per_clip_ms, 1)
-        );
-    }
-    if let Some(first) = r.models.first()
-        && !first.per_tag.is_empty()
-    {
-        println!();
-        print!("{:<18} {:>4} {:>4}", "TAG", "POS", "NEG");
-        for m in &r.models {
-            print!("  {:>19}", format!("{} ROC/PR", short_id(&m.id)));
-        }
-        println!();
-        for (k, t) in first.per_tag.iter().enumerate() {
-            print!("{:<18} {:>4} {:>4}", t.tag, t.positives, t.negatives);
-            for m in &r.models {
-                let mt = &m.per_tag[k];
-                print!("  {:>19}", format!("{:.3}/{:.3}", mt.roc_auc, mt.pr_auc));
-            }
-            println!();
-        }
-    }
-    let no_pos: Vec<&str> = r.skipped_tags.iter().filter(|t| t.positives == 0).map(|t| t.tag.as_str()).collect();
-    let no_neg: Vec<&str> = r.skipped_tags.iter().filter(|t| t.negatives == 0).map(|t| t.tag.as_str()).collect();
-    if !no_pos.is_empty() {
-        println!();
-        println!("skipped, no positives ({}): {}", no_pos.len(), no_pos.join(", "));
-    }
-    if !no_neg.is_empty() {
-        println!("skipped, no negatives ({}): {}", no_neg.len(), no_neg.join(", "));
-    }
-}
-
-fn short_id(id: &str) -> &str {
-    id.strip_prefix("choi2016_").unwrap_or(id)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Chart (hand-written SVG: no plotting dependency).
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// A "nice" tick step (1, 2 or 5 × 10^k) giving about `n` ticks over `span`.
-fn tick_step(span: f64, n: f64) -> f64 {
-    let raw = (span / n).max(1e-12);
-    let mag = 10f64.powf(raw.log10().floor());
-    let r = raw / mag;
-    mag * if r < 1.5 { 1.0 } else if r < 3.5 { 2.0 } else if r < 7.5 { 5.0 } else { 10.0 }
-}
-
-/// An SVG scatter plot: macro ROC-AUC (y) against inference ms per 29 s clip (x), one labelled
-/// point per model, point area proportional to the parameter count. Models without a time or
-/// without a macro ROC-AUC are listed under the plot instead.
-pub fn chart_svg(r: &EvalReport) -> String {
-    let (w, h) = (720.0, 460.0);
-    let (left, right, top, bottom) = (70.0, 40.0, 50.0, 90.0);
-    let points: Vec<(&ModelReport, f64, f64)> = r
-        .models
-        .iter()
-        .filter_map(|m| Some((m, m.time_per_clip_ms?, m.macro_roc_auc?)))
-        .collect();
-    let x_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.15;
-    let (mut y_lo, mut y_hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.2), hi.max(p.2)));
-    if !y_lo.is_finite() {
-        (y_lo, y_hi) = (0.5, 1.0);
-    }
-    let pad = ((y_hi - y_lo) * 0.25).max(0.02);
-    let (y_lo, y_hi) = ((y_lo - pad).max(0.0), (y_hi + pad).min(1.0));
-    let step_y = tick_step(y_hi - y_lo, 5.0);
-    let y_lo = (y_lo / step_y).floor() * step_y;
-    let y_hi = (y_hi / step_y).ceil() * step_y;
-    let step_x = tick_step(x_max, 6.0);
-    let x_max = (x_max / step_x).ceil() * step_x;
-    let pw = w - left - right;
-    let ph = h - top - bottom;
-    let sx = |x: f64| left + x / x_max * pw;
-    let sy = |y: f64| top + (y_hi - y) / (y_hi - y_lo) * ph;
-    let max_params = r.models.iter().map(|m| m.parameters).max().unwrap_or(1).max(1) as f64;
-
-    let mut s = String::new();
-    s.push_str(&format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n"
-    ));
-    s.push_str(&format!("<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"));
-    let tracks = r.models.first().map_or(0, |m| m.tracks);
-    let n_tags = r.models.first().map_or(0, |m| m.per_tag.len());
-    s.push_str(&format!(
-        "<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">Macro ROC-AUC vs inference time ({tracks} tracks, {n_tags} tags, {} mode)</text>\n",
-        w / 2.0,
-        xml_escape(&r.mode)
-    ));
-    // Grid and ticks.
-    let mut y = y_lo;
-    while y <= y_hi + step_y * 1e-6 {
-        let py = sy(y);
-        s.push_str(&format!(
-            "<line x1=\"{left}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#e0e0e0\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.2}</text>\n",
-            left + pw,
-            left - 6.0,
-            py + 4.0,
-            y
-        ));
-        y += step_y;
-    }
-    let mut x = 0.0;
-    while x <= x_max + step_x * 1e-6 {
-        let px = sx(x);
-        s.push_str(&format!(
-            "<line x1=\"{px:.1}\" y1=\"{top}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#e0e0e0\"/>\n<text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            top + ph,
-            top + ph + 16.0,
-            x
-        ));
-        x += step_x;
-    }
-    s.push_str(&format!(
-        "<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>\n"
-    ));
-    s.push_str(&format!(
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">inference ms per 29 s clip (1 thread, this machine)</text>\n",
-        left + pw / 2.0,
-        top + ph + 36.0
-    ));
-    s.push_str(&format!(
-        "<text transform=\"translate(18 {:.1}) rotate(-90)\" text-anchor=\"middle\">macro ROC-AUC</text>\n",
-        top + ph / 2.0
-    ));
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
-    // Circles first, then two-line labels beside them: right or left of the point, moved up or
-    // down in 30 px steps until the label covers no circle and no other label.
-    let circles: Vec<(f64, f64, f64)> = points
-        .iter()
-        .map(|(m, t, auc)| (sx(*t), sy(*auc), 6.0 + 18.0 * (m.parameters as f64 / max_params).sqrt()))
-        .collect();
-    for (i, ((m, _, _), &(px, py, radius))) in points.iter().zip(&circles).enumerate() {
-        let c = colors[i % colors.len()];
-        s.push_str(&format!(
-            "<g><title>{}</title><circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"{radius:.1}\" fill=\"{c}\" fill-opacity=\"0.45\" stroke=\"{c}\"/></g>\n",
-            xml_escape(&m.id)
-        ));
-    }
-    let mut placed: Vec<[f64; 4]> = Vec::new(); // x0, y0, x1, y1
-    let overlaps = |a: &[f64; 4], b: &[f64; 4]| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
-    for ((m, t, auc), &(px, py, radius)) in points.iter().zip(&circles) {
-        let line1 = m.name.clone();
-        let line2 = format!("ROC-AUC {auc:.3}, {t:.0} ms, {:.0}k params", m.parameters as f64 / 1000.0);
-        let width = 6.5 * line1.chars().count().max(line2.chars().count()) as f64;
-        let mut candidates = Vec::new();
-        for step in [0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.0, -4.0] {
-            for right in [true, false] {
-                let ly = py - 2.0 + 30.0 * step;
-                let (x0, x1) =
-                    if right { (px + radius + 4.0, px + radius + 4.0 + width) } else { (px - radius - 4.0 - width, px - radius - 4.0) };
-                candidates.push((right, ly, [x0, ly - 12.0, x1, ly + 18.0]));
-            }
-        }
-        let fits = |b: &[f64; 4]| {
-            b[0] >= left
-                && b[2] <= w - 4.0
-                && b[1] >= top
-                && b[3] <= top + ph + 40.0
-                && !placed.iter().any(|p| overlaps(p, b))
-                && !circles.iter().any(|&(cx, cy, r)| {
-                    (cx, cy) != (px, py) && overlaps(&[cx - r, cy - r, cx + r, cy + r], b)
-                })
-        };
-        let (right, ly, bbox) = candidates.iter().copied().find(|(_, _, b)| fits(b)).unwrap_or(candidates[0]);
-        placed.push(bbox);
-        let (anchor, lx) = if right { ("start", bbox[0]) } else { ("end", bbox[2]) };
-        s.push_str(&format!(
-            "<text x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\" font-weight=\"bold\">{}</text>\n<text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>\n",
-            xml_escape(&line1),
-            ly + 14.0,
-            xml_escape(&line2)
-        ));
-    }
-    let missing: Vec<&str> = r
-        .models
-        .iter()
-        .filter(|m| m.time_per_clip_ms.is_none() || m.macro_roc_auc.is_none())
-        .map(|m| m.id.as_str())
-        .collect();
-    let mut note = "point area proportional to parameter count".to_string();
-    if !missing.is_empty() {
-        note.push_str(&format!("; not plotted (no time or no AUC): {}", missing.join(", ")));
-    }
-    s.push_str(&format!(
-        "<text x=\"{left}\" y=\"{:.1}\" fill=\"#555\">{}</text>\n",
-        h - 18.0,
-        xml_escape(&note)
-    ));
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]
@@ -1067,42 +790,6 @@ mod tests {
                 .unwrap();
             assert_eq!(inputs_per_clip(&m), want, "{id}");
         }
-    }
-
-    #[test]
-    fn chart_is_svg_with_one_point_per_model() {
-        let model = |id: &str, params: u64, t: Option<f64>, auc: Option<f64>| ModelReport {
-            id: id.into(),
-            name: format!("{id} <name>"),
-            parameters: params,
-            input: String::new(),
-            time_per_clip_ms: t,
-            tracks: 4,
-            macro_roc_auc: auc,
-            macro_pr_auc: auc,
-            per_tag: Vec::new(),
-            scores: Vec::new(),
-        };
-        let r = EvalReport {
-            mode: "center".into(),
-            label_source: "csv".into(),
-            labels_csv: None,
-            tags: Vec::new(),
-            tracks: Vec::new(),
-            excluded: Vec::new(),
-            unknown_labels: BTreeMap::new(),
-            skipped_tags: Vec::new(),
-            models: vec![
-                model("a", 400_000, Some(300.0), Some(0.8)),
-                model("b", 800_000, Some(120.0), Some(0.7)),
-                model("c", 10, None, Some(0.9)),
-            ],
-        };
-        let svg = chart_svg(&r);
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<circle").count(), 2);
-        assert!(svg.contains(">a &lt;name&gt;<") && !svg.contains("<name>"));
-        assert!(svg.contains("not plotted (no time or no AUC): c"));
     }
 
     /// Seeded xorshift in [0, 1).

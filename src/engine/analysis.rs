@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::audio::{self, AudioError, LoadedAudio};
-use crate::features::{MelFrontend, Windowing};
-use crate::model::{Manifest, ModelError, Tagger};
+use crate::engine::audio::{self, AudioError, LoadedAudio};
+use crate::engine::features::{MelFrontend, Windowing};
+use crate::engine::model::{Manifest, ModelError, Tagger};
 
 /// Which part of a track is analysed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The upstream recipe: one window from the centre of the track (zero-padded when shorter).
@@ -27,12 +27,77 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode.
+    pub const ALL: [Mode; 2] = [Mode::Center, Mode::Full];
+
     /// Lower-case name, as in the CLI and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Center => "center",
             Mode::Full => "full",
         }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| format!("unknown mode '{s}' (center or full)"))
+    }
+}
+
+/// What kind of failure a file's analysis met: callers decide on this, never on the wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The file could not be opened or read (permissions, vanished, I/O): may work later.
+    Unreadable,
+    /// Not a regular file (a FIFO, a device, a socket).
+    NotAFile,
+    /// The content is not audio melotag can decode (empty, garbage, damaged, unsupported).
+    BadAudio,
+    /// The model or the runtime failed.
+    Model,
+    /// A bug in a decoder or in melotag, caught so the batch goes on.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether the failure belongs to the file's content, so that it holds until the file
+    /// changes (and can be cached); unreadable files, model and internal errors can go away.
+    pub fn is_lasting(self) -> bool {
+        matches!(self, ErrorKind::BadAudio | ErrorKind::NotAFile)
+    }
+}
+
+/// Why one file has no scores: a kind to decide on and a one-line message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct TrackError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// One line for people.
+    pub message: String,
+}
+
+impl TrackError {
+    /// A failure of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> TrackError {
+        TrackError { kind, message: message.into() }
+    }
+}
+
+impl From<&AnalysisError> for TrackError {
+    fn from(e: &AnalysisError) -> TrackError {
+        let kind = match e {
+            AnalysisError::Audio(AudioError::Io { .. }) => ErrorKind::Unreadable,
+            AnalysisError::Audio(AudioError::NotAFile(_)) => ErrorKind::NotAFile,
+            AnalysisError::Audio(_) => ErrorKind::BadAudio,
+            AnalysisError::Model(_) => ErrorKind::Model,
+            AnalysisError::Panic(_) => ErrorKind::Internal,
+        };
+        TrackError { kind, message: e.to_string() }
     }
 }
 
@@ -83,6 +148,8 @@ pub struct Analysis {
     pub windows: Option<Vec<Vec<f32>>>,
     /// Start of each window in seconds (full mode only).
     pub window_starts_s: Option<Vec<f64>>,
+    /// Mean of the model's penultimate layer over the windows (models that have one).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// The result for one file of a job.
@@ -90,10 +157,12 @@ pub struct Analysis {
 pub struct TrackResult {
     /// The file.
     pub path: PathBuf,
-    /// Scores, or a one-line error.
-    pub outcome: Result<Analysis, String>,
+    /// Scores, or why there are none.
+    pub outcome: Result<Analysis, TrackError>,
     /// Per-stage time.
     pub times: StageTimes,
+    /// Whether the result came from the analysis cache.
+    pub cached: bool,
 }
 
 /// Events a running job sends, in the order they happen.
@@ -214,18 +283,18 @@ pub fn analyze_file(
             .collect(),
     };
     let mut per_window = Vec::with_capacity(views.len());
+    let mut embeddings: Option<Vec<Vec<f32>>> = None;
     for chunk in views.chunks(MAX_BATCH) {
-        per_window.extend(tagger.predict(chunk)?);
+        let p = tagger.predict(chunk)?;
+        per_window.extend(p.tags);
+        if let Some(e) = p.embeddings {
+            embeddings.get_or_insert_with(Vec::new).extend(e);
+        }
     }
     times.inference += t.elapsed();
 
-    let n_tags = tagger.manifest().tags.len();
-    let mut scores = vec![0.0f32; n_tags];
-    for row in &per_window {
-        for (acc, v) in scores.iter_mut().zip(row) {
-            *acc += v / per_window.len() as f32;
-        }
-    }
+    let scores = mean_rows(&per_window, tagger.manifest().tags.len());
+    let embedding = embeddings.map(|e| mean_rows(&e, tagger.manifest().embedding_size.unwrap_or(0)));
     let (windows, window_starts_s) = match mode {
         Mode::Center => (None, None),
         Mode::Full => (
@@ -233,7 +302,18 @@ pub fn analyze_file(
             Some(starts.iter().map(|&s| s as f64 / rate as f64).collect()),
         ),
     };
-    Ok(Analysis { duration_s: audio.duration_s, scores, windows, window_starts_s })
+    Ok(Analysis { duration_s: audio.duration_s, scores, windows, window_starts_s, embedding })
+}
+
+/// Column means of `rows` (each `width` wide); the track score is the mean over its windows.
+fn mean_rows(rows: &[Vec<f32>], width: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; width];
+    for row in rows {
+        for (acc, v) in out.iter_mut().zip(row) {
+            *acc += v / rows.len() as f32;
+        }
+    }
+    out
 }
 
 /// Settings of an analysis job.
@@ -252,17 +332,58 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// A running job: cancel it, pause it, or wait for it.
+/// Pause and cancel switches shared between a front end and the work it started.
+#[derive(Debug, Default)]
+pub struct Control {
+    cancel: AtomicBool,
+    paused: AtomicBool,
+}
+
+impl Control {
+    /// A fresh control, neither paused nor cancelled.
+    pub fn new() -> Arc<Control> {
+        Arc::new(Control::default())
+    }
+
+    /// Stops handing out work; what is under way finishes.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether cancel was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Pauses or resumes handing out work.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Whether the work is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Blocks while paused (and not cancelled); returns false once cancelled.
+    pub fn wait_while_paused(&self) -> bool {
+        while self.is_paused() && !self.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        !self.is_cancelled()
+    }
+}
+
+/// A running job: its workers report on the receiver [`Job::start`] returns.
 pub struct Job {
-    cancel: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Job {
     /// Opens one session per worker (so a missing runtime or model fails here, once), then
-    /// starts the workers on `files`. Events arrive on the returned receiver.
-    pub fn start(config: JobConfig, files: Vec<PathBuf>) -> Result<(Job, Receiver<Event>), ModelError> {
+    /// starts the workers on `files`, paused and cancelled through `control`. Events arrive on
+    /// the returned receiver.
+    pub fn start(config: JobConfig, files: Vec<PathBuf>, control: Arc<Control>) -> Result<(Job, Receiver<Event>), ModelError> {
         let workers = config.workers.clamp(1, files.len().max(1));
         let taggers = (0..workers)
             .map(|_| Tagger::new(config.manifest.clone(), 1))
@@ -270,8 +391,6 @@ impl Job {
         let (tx, rx) = channel();
         let files = Arc::new(files);
         let next = Arc::new(AtomicUsize::new(0));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let paused = Arc::new(AtomicBool::new(false));
         let live = Arc::new(Mutex::new(workers));
         let threads = taggers
             .into_iter()
@@ -280,8 +399,7 @@ impl Job {
                 let ctx = WorkerCtx {
                     files: files.clone(),
                     next: next.clone(),
-                    cancel: cancel.clone(),
-                    paused: paused.clone(),
+                    control: control.clone(),
                     live: live.clone(),
                     tx: tx.clone(),
                     mode: config.mode,
@@ -289,25 +407,10 @@ impl Job {
                 std::thread::Builder::new()
                     .name(format!("melotag-worker-{i}"))
                     .spawn(move || ctx.run(tagger))
-                    .expect("spawning a worker thread")
+                    .map_err(|e| ModelError::Ort(format!("cannot start a worker thread: {e}")))
             })
-            .collect();
-        Ok((Job { cancel, paused, threads }, rx))
-    }
-
-    /// Stops handing out files; workers finish the file they are on.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-
-    /// Pauses or resumes handing out files.
-    pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::SeqCst);
-    }
-
-    /// Whether the job is paused.
-    pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::SeqCst)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((Job { threads }, rx))
     }
 
     /// Waits for every worker to exit.
@@ -321,8 +424,7 @@ impl Job {
 struct WorkerCtx {
     files: Arc<Vec<PathBuf>>,
     next: Arc<AtomicUsize>,
-    cancel: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
+    control: Arc<Control>,
     live: Arc<Mutex<usize>>,
     tx: Sender<Event>,
     mode: Mode,
@@ -332,10 +434,7 @@ impl WorkerCtx {
     fn run(self, mut tagger: Tagger) {
         let frontend = MelFrontend::new(&tagger.manifest().frontend);
         loop {
-            while self.paused.load(Ordering::SeqCst) && !self.cancel.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if self.cancel.load(Ordering::SeqCst) {
+            if !self.control.wait_while_paused() {
                 break;
             }
             let index = self.next.fetch_add(1, Ordering::SeqCst);
@@ -346,8 +445,8 @@ impl WorkerCtx {
                 analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)
             }))
             .unwrap_or_else(|panic| Err(AnalysisError::Panic(panic_message(&panic))))
-            .map_err(|e| e.to_string());
-            let result = Box::new(TrackResult { path: path.clone(), outcome, times });
+            .map_err(|e| TrackError::from(&e));
+            let result = Box::new(TrackResult { path: path.clone(), outcome, times, cached: false });
             if self.tx.send(Event::Finished { index, result }).is_err() {
                 break; // nobody is listening any more
             }
@@ -355,7 +454,7 @@ impl WorkerCtx {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         *live -= 1;
         if *live == 0 {
-            let _ = self.tx.send(Event::Done { cancelled: self.cancel.load(Ordering::SeqCst) });
+            let _ = self.tx.send(Event::Done { cancelled: self.control.is_cancelled() });
         }
     }
 }

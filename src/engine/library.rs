@@ -7,9 +7,32 @@ use walkdir::WalkDir;
 
 /// File extensions treated as audio when walking a folder (lower case).
 pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "mp3", "flac", "ogg", "oga", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4", "aac",
-    "alac", "caf", "mka",
+    "mp3", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4",
+    "aac", "alac", "caf", "mka",
 ];
+
+/// Why a path that exists is not a regular file melotag can read, or `None` when it is one.
+/// A FIFO would block the reader forever and a device never ends, so neither is ever opened.
+pub fn not_a_regular_file(meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return None;
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Some(format!("not an audio file: this is {what}"))
+}
 
 /// Whether a path's extension marks it as audio.
 pub fn is_audio_path(path: &Path) -> bool {
@@ -41,7 +64,9 @@ pub fn scan(paths: &[PathBuf]) -> Scan {
             }
         };
         if !meta.is_dir() {
-            if seen.insert(root.clone()) {
+            if let Some(reason) = not_a_regular_file(&meta) {
+                scan.errors.push((root.clone(), reason));
+            } else if seen.insert(root.clone()) {
                 scan.files.push(root.clone());
             }
             continue;
@@ -51,9 +76,18 @@ pub fn scan(paths: &[PathBuf]) -> Scan {
             match entry {
                 Ok(entry) => {
                     let path = entry.path();
-                    if entry.file_type().is_file() && is_audio_path(path) && seen.insert(path.to_path_buf())
+                    if !is_audio_path(path) || entry.file_type().is_dir() {
+                        continue;
+                    }
+                    if entry.file_type().is_file() {
+                        if seen.insert(path.to_path_buf()) {
+                            scan.files.push(path.to_path_buf());
+                        }
+                    } else if let Ok(meta) = entry.metadata()
+                        && let Some(reason) = not_a_regular_file(&meta)
                     {
-                        scan.files.push(path.to_path_buf());
+                        // An audio-named FIFO or device met in a walk: one line, never opened.
+                        scan.errors.push((path.to_path_buf(), reason));
                     }
                 }
                 Err(e) if e.loop_ancestor().is_some() => {

@@ -1,0 +1,198 @@
+//! The command line, one of melotag's two front ends: clap arguments become the engine's plain
+//! settings once, here; the engine's results and events are printed here; exit codes are
+//! decided here. `main` parses, then calls [`run`] (or opens the app for `gui`).
+
+pub mod eval;
+pub mod output;
+pub mod tag;
+pub mod write;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::engine::analysis::Mode;
+use crate::engine::config::UserConfig;
+use crate::engine::model;
+use crate::engine::tags::{Category, MergeMode};
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(name = "melotag", version, disable_version_flag = true, about = "Listen to a music library and tag it (genre, mood, instrument, era)")]
+pub struct Cli {
+    /// Print the version (with -v: also the models found and the ONNX Runtime version).
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// Settings file (default: ~/.config/melotag/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// With --version: also the models found and the ONNX Runtime version.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score every audio file under the given paths with a tagging model.
+    Tag(tag::TagArgs),
+    /// List the installed models, where they were found, with their inference time per 29 s clip.
+    Models(eval::ModelsArgs),
+    /// Evaluate models against labels: per-tag ROC-AUC and PR-AUC, side by side.
+    Eval(eval::EvalArgs),
+    /// Analyse files and write the chosen genre/mood tags into them (preview, confirm, undoable).
+    Write(write::WriteArgs),
+    /// Restore files melotag wrote: the last batch, a batch, or given files.
+    Undo(write::UndoArgs),
+    /// List past write batches (for `melotag undo --batch N`).
+    History(write::HistoryArgs),
+    /// Open the desktop app (the default when no command is given).
+    Gui(GuiArgs),
+}
+
+/// Arguments of `melotag gui` (`main` turns them into the app's options).
+#[derive(Debug, Default, clap::Args)]
+pub struct GuiArgs {
+    /// Music folder to open, or audio files (their folder opens, the first one selected);
+    /// default: the last folder, else the user's music folder.
+    pub paths: Vec<PathBuf>,
+    /// Model to start with (crnn, cnn, musicnn or a model id; default: the last one used).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Analysis mode to start with (default: the last one used).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Print frame-time percentiles (p50/p99) when the window closes.
+    #[arg(long)]
+    pub frame_stats: bool,
+    /// Select the track with this file name once it is listed (screenshots, measurements).
+    #[arg(long, value_name = "FILE_NAME", hide = true)]
+    pub select: Option<String>,
+    /// Measurement run: tag the library once it is listed, then close the window.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+    /// Close the window after this many seconds (measurements).
+    #[arg(long, value_name = "SECONDS", hide = true)]
+    pub quit_after: Option<f64>,
+    /// Open a panel at start (screenshots): review, history, settings or similar.
+    #[arg(long, value_name = "PANEL", hide = true)]
+    pub show: Option<String>,
+}
+
+/// `--mode` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// The 29 s centre of each track (upstream recipe).
+    Center,
+    /// The whole track.
+    Full,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Center => Mode::Center,
+            ModeArg::Full => Mode::Full,
+        }
+    }
+}
+
+/// `--merge` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MergeArg {
+    /// Only fields that are empty: a file's own genre or mood is kept (default).
+    Fill,
+    /// Keep existing values, add the new ones.
+    Merge,
+    /// The field gets exactly the new values.
+    Replace,
+}
+
+impl From<MergeArg> for MergeMode {
+    fn from(m: MergeArg) -> MergeMode {
+        match m {
+            MergeArg::Fill => MergeMode::Fill,
+            MergeArg::Merge => MergeMode::Merge,
+            MergeArg::Replace => MergeMode::Replace,
+        }
+    }
+}
+
+/// `--categories` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CategoryArg {
+    /// Genres, to the genre field.
+    Genre,
+    /// Moods, to the mood field.
+    Mood,
+    /// Instruments and voices, to the genre field.
+    Instrument,
+    /// Decades, to the genre field.
+    Era,
+}
+
+impl From<CategoryArg> for Category {
+    fn from(c: CategoryArg) -> Category {
+        match c {
+            CategoryArg::Genre => Category::Genre,
+            CategoryArg::Mood => Category::Mood,
+            CategoryArg::Instrument => Category::Instrument,
+            CategoryArg::Era => Category::Era,
+        }
+    }
+}
+
+/// Worker threads: the flag, else one per core.
+pub fn workers(threads: Option<u16>) -> usize {
+    threads.map(usize::from).unwrap_or_else(crate::engine::analysis::default_workers)
+}
+
+/// The user's config file: `--config FILE`, else the default place (a missing default file is
+/// the defaults; a missing `--config` file is an error).
+pub fn load_config(path: Option<&PathBuf>) -> Result<UserConfig> {
+    match path {
+        Some(p) if !p.is_file() => anyhow::bail!("config file {} not found", output::shown(p)),
+        Some(p) => Ok(UserConfig::load(p)?),
+        None => Ok(UserConfig::load(&crate::engine::paths::config_file()?)?),
+    }
+}
+
+/// Runs a command-line command and returns the process exit code (0 all good, 1 some files
+/// failed, 2 refused or set-up problems). `gui` is not handled here (`main` opens the app).
+pub fn run(cli: Cli) -> Result<i32> {
+    let config = cli.config.clone();
+    match cli.command {
+        Some(Command::Tag(args)) => tag::run(&args),
+        Some(Command::Models(args)) => eval::run_models(&args),
+        Some(Command::Eval(args)) => eval::run_eval(&args),
+        Some(Command::Write(args)) => write::run_write(&args, &load_config(config.as_ref())?),
+        Some(Command::Undo(args)) => write::run_undo(&args),
+        Some(Command::History(args)) => write::run_history(&args),
+        Some(Command::Gui(_)) | None => anyhow::bail!("the desktop app is opened by main, not the command line"),
+    }
+}
+
+/// `melotag --version -v`: the version, the models found and the runtime.
+pub fn print_version(verbose: bool) {
+    println!("melotag {}", env!("CARGO_PKG_VERSION"));
+    if !verbose {
+        return;
+    }
+    for m in model::available_manifests() {
+        match m {
+            Ok(m) => {
+                let ready = if m.onnx_path().is_file() { "" } else { " (not converted: run `make setup`)" };
+                println!("model {} ({}) from {}{ready}", m.id, m.name, output::shown(&m.dir));
+            }
+            Err(e) => println!("model error: {e}"),
+        }
+    }
+    match model::runtime_info() {
+        Ok((path, version)) => println!("ONNX Runtime {version} from {}", output::shown(&path)),
+        Err(e) => println!("ONNX Runtime: {e}"),
+    }
+}

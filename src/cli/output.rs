@@ -1,0 +1,140 @@
+//! Presenting results on the terminal and in files: progress bars, atomic output files, and
+//! paths shown safely (one line per file whatever its name; JSON that keeps every byte).
+
+use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar with count, rate and ETA on stderr, hidden when stderr is not a terminal.
+pub fn progress_bar(len: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} tracks  {per_sec}  ETA {eta}  {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// A path as one line of text: control characters (a newline in a file name) as `\n`, `\t`,
+/// `\xNN`, bytes that are not UTF-8 as `\xNN`, a backslash as `\\`. Valid names without such
+/// characters are shown as they are.
+pub fn shown(path: &Path) -> String {
+    let bytes = path.as_os_str().as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A path serialised as a JSON string that loses nothing (see [`json_path`]).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonPath<'a>(pub &'a Path);
+
+impl serde::Serialize for JsonPath<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        json_path(self.0).map_err(serde::ser::Error::custom)?.serialize(s)
+    }
+}
+
+/// A path as a JSON string literal that loses nothing: UTF-8 names as they are; a byte that is
+/// not UTF-8 becomes the escape `\udcXX` (XX its value), as Python's `surrogateescape` does, so
+/// `os.fsencode(json.loads(text)["path"])` gives the original bytes back.
+pub fn json_path(path: &Path) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            out.push_str(&format!("\\udc{b:02x}"));
+        }
+    }
+    out.push('"');
+    serde_json::value::RawValue::from_string(out)
+}
+
+/// Writes to a file (atomically: temp file then rename) or to stdout for `-`.
+pub fn write_output(path: &Path, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if path == Path::new("-") {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        body(&mut lock)?;
+        lock.flush()?;
+        return Ok(());
+    }
+    // A device or a pipe (`--json /dev/null`, a FIFO) is written in place: renaming a temp file
+    // over it would replace /dev/null with a regular file.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("opening {}", shown(path)))?;
+        body(&mut file)?;
+        file.flush()?;
+        return Ok(());
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", shown(dir)))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        body(&mut w)?;
+        w.flush()?;
+    }
+    tmp.persist(path).with_context(|| format!("writing {}", shown(path)))?;
+    Ok(())
+}
+
+/// Prints `error: PATH: REASON` on one line.
+pub fn file_error(path: &Path, reason: &dyn std::fmt::Display) {
+    eprintln!("error: {}: {}", shown(path), one_line(&reason.to_string()));
+}
+
+/// Text with its line breaks folded, so one message stays one line.
+pub fn one_line(s: &str) -> String {
+    s.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn odd_names_stay_on_one_line_and_round_trip_through_json() {
+        let name = Path::new(OsStr::from_bytes(b"a\nb\xff\"c\\d\xe2\x82.mp3"));
+        assert_eq!(shown(name), "a\\nb\\xff\"c\\\\d\\xe2\\x82.mp3");
+        let raw = json_path(name).unwrap();
+        assert_eq!(raw.get(), "\"a\\nb\\udcff\\\"c\\\\d\\udce2\\udc82.mp3\"");
+        // Ordinary names are unchanged.
+        assert_eq!(shown(Path::new("Café/01 – Intro.flac")), "Café/01 – Intro.flac");
+        assert_eq!(json_path(Path::new("Café/x.mp3")).unwrap().get(), "\"Café/x.mp3\"");
+    }
+}

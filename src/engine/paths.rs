@@ -1,0 +1,108 @@
+//! Where melotag keeps and finds things: its data folder (analysis cache, undo journal), its
+//! config file, the model manifests and the ONNX Runtime library.
+//!
+//! Search order for models and the runtime, first match wins: the environment overrides, the
+//! folder of the executable (an unpacked build), the XDG data directories (`make install`),
+//! then the source tree the binary was built from (a binary run from its checkout).
+
+use std::path::{Path, PathBuf};
+
+/// File name of the ONNX Runtime shared library on this platform.
+pub const ORT_LIB_NAME: &str = "libonnxruntime.so";
+
+/// Errors finding a folder.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PathError {
+    /// Neither the override variable nor a home folder is set.
+    #[error("no home folder to keep melotag's {what} in; set {var}")]
+    NoHome {
+        /// What we were looking for.
+        what: &'static str,
+        /// The variable that would fix it.
+        var: &'static str,
+    },
+}
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var).filter(|d| !d.is_empty()).map(PathBuf::from)
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "melotag")
+}
+
+/// The data folder (analysis cache, undo journal): `MELOTAG_DATA_DIR`, else
+/// `$XDG_DATA_HOME/melotag` (`~/.local/share/melotag`).
+pub fn data_dir() -> Result<PathBuf, PathError> {
+    env_dir("MELOTAG_DATA_DIR")
+        .or_else(|| project_dirs().map(|d| d.data_dir().to_path_buf()))
+        .ok_or(PathError::NoHome { what: "data", var: "MELOTAG_DATA_DIR" })
+}
+
+/// The user's config file: `$XDG_CONFIG_HOME/melotag/config.toml` (`~/.config/melotag/…`).
+pub fn config_file() -> Result<PathBuf, PathError> {
+    project_dirs()
+        .map(|d| d.config_dir().join("config.toml"))
+        .ok_or(PathError::NoHome { what: "config", var: "XDG_CONFIG_HOME" })
+}
+
+/// The folder of the running executable.
+pub fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
+}
+
+/// The source tree this binary was built from (only meaningful while it still exists).
+pub fn source_tree() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The XDG data directories, most important first: `$XDG_DATA_HOME` (default
+/// `~/.local/share`), then each of `$XDG_DATA_DIRS` (default `/usr/local/share:/usr/share`).
+pub fn xdg_data_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(home) = env_dir("XDG_DATA_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".local/share"))) {
+        dirs.push(home);
+    }
+    let system = std::env::var("XDG_DATA_DIRS").ok().filter(|s| !s.is_empty());
+    for d in system.as_deref().unwrap_or("/usr/local/share:/usr/share").split(':') {
+        if !d.is_empty() {
+            dirs.push(PathBuf::from(d));
+        }
+    }
+    dirs
+}
+
+/// Folders that may hold model manifests, in search order.
+pub fn model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = env_dir("MELOTAG_MODELS_DIR") {
+        dirs.push(dir);
+    }
+    if let Some(exe) = exe_dir() {
+        dirs.push(exe.join("models"));
+        dirs.push(exe.join("../share/melotag/models"));
+    }
+    dirs.extend(xdg_data_dirs().into_iter().map(|d| d.join("melotag/models")));
+    dirs.push(source_tree().join("models"));
+    dirs
+}
+
+/// Candidate locations of the ONNX Runtime library, in search order. An explicit
+/// `ORT_DYLIB_PATH` is the user's choice and is used alone.
+pub fn runtime_candidates() -> Vec<PathBuf> {
+    if let Some(path) = env_dir("ORT_DYLIB_PATH") {
+        return vec![path];
+    }
+    let mut candidates = Vec::new();
+    if let Some(exe) = exe_dir() {
+        candidates.push(exe.join(ORT_LIB_NAME));
+        candidates.push(exe.join("lib").join(ORT_LIB_NAME));
+        candidates.push(exe.join("../lib/melotag").join(ORT_LIB_NAME));
+    }
+    candidates.extend(xdg_data_dirs().into_iter().map(|d| d.join("melotag/lib").join(ORT_LIB_NAME)));
+    candidates.push(source_tree().join(".cache/onnxruntime").join(ORT_LIB_NAME));
+    if let Some(dirs) = project_dirs() {
+        candidates.push(dirs.cache_dir().join("onnxruntime").join(ORT_LIB_NAME));
+    }
+    candidates
+}

@@ -1,0 +1,119 @@
+//! The one analysis path every caller uses (`tag`, `write`, `eval`, `similar`, the app's table,
+//! comparison and evaluation): cache look-up → analysis of the misses on a worker pool →
+//! results stored → per-file events.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::analysis::{Control, Event, Job, JobConfig, TrackResult};
+use crate::engine::cache::{Cache, FileStamp, worth_caching};
+use crate::engine::model::ModelError;
+
+/// What a run did besides its events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunInfo {
+    /// Time spent opening the runtime and sessions (zero when everything was cached).
+    pub startup: Duration,
+    /// Files answered from the cache.
+    pub cached: usize,
+    /// Cache reads or writes that failed (the analysis went on without them).
+    pub cache_errors: usize,
+}
+
+/// What the cache must hold for a row to count as a hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Need {
+    /// Scores (or a lasting error) are enough.
+    #[default]
+    Scores,
+    /// Also the embedding (similarity): rows without one are analysed again.
+    Embedding,
+}
+
+/// Analyses `files` with `config`, answering from `cache` where it can (files unchanged since,
+/// same model fingerprint) and storing fresh results there. Cached results are reported first,
+/// then fresh ones as workers finish; `stamps[i]` (when known) is `files[i]`'s stamp as the
+/// caller saw it, else it is read here. `on_event` sees indices into `files` and ends with
+/// [`Event::Done`]. Fails only when the runtime or the model cannot be opened.
+pub fn run(
+    config: JobConfig,
+    files: &[PathBuf],
+    stamps: Option<&[Option<FileStamp>]>,
+    cache: Option<&Cache>,
+    need: Need,
+    control: &Arc<Control>,
+    mut on_event: impl FnMut(Event),
+) -> Result<RunInfo, ModelError> {
+    let mut info = RunInfo::default();
+    let manifest = config.manifest.clone();
+    let mode = config.mode;
+    let stamps: Vec<Option<FileStamp>> = match (cache, stamps) {
+        (None, _) => vec![None; files.len()],
+        (Some(_), Some(s)) => files.iter().zip(s).map(|(f, s)| s.or_else(|| FileStamp::of(f))).collect(),
+        (Some(_), None) => files.iter().map(|f| FileStamp::of(f)).collect(),
+    };
+    let mut to_run: Vec<usize> = Vec::new();
+    let mut hits = Vec::new();
+    for (index, path) in files.iter().enumerate() {
+        let hit = match (cache, stamps[index]) {
+            (Some(c), Some(stamp)) => match c.get(path, stamp, &manifest, mode) {
+                Ok(hit) => hit,
+                Err(e) => {
+                    tracing::warn!("reading the analysis cache: {e}");
+                    info.cache_errors += 1;
+                    None
+                }
+            },
+            _ => None,
+        };
+        let usable = match &hit {
+            Some(Ok(a)) => need == Need::Scores || a.embedding.is_some() || manifest.embedding_output.is_none(),
+            Some(Err(_)) => true,
+            None => false,
+        };
+        match hit {
+            Some(outcome) if usable => hits.push((index, outcome)),
+            _ => to_run.push(index),
+        }
+    }
+    info.cached = hits.len();
+    let report_hits = |hits: Vec<(usize, crate::engine::cache::Hit)>, on_event: &mut dyn FnMut(Event)| {
+        for (index, outcome) in hits {
+            let result = TrackResult { path: files[index].clone(), outcome, times: Default::default(), cached: true };
+            on_event(Event::Finished { index, result: Box::new(result) });
+        }
+    };
+    if to_run.is_empty() || control.is_cancelled() {
+        report_hits(hits, &mut on_event);
+        on_event(Event::Done { cancelled: control.is_cancelled() && !to_run.is_empty() });
+        return Ok(info);
+    }
+    let started = Instant::now();
+    let run_files = to_run.iter().map(|&i| files[i].clone()).collect();
+    let (job, events) = Job::start(config, run_files, control.clone())?;
+    info.startup = started.elapsed();
+    report_hits(hits, &mut on_event);
+    for event in events {
+        match event {
+            Event::Started { index } => on_event(Event::Started { index: to_run[index] }),
+            Event::Finished { index, result } => {
+                let index = to_run[index];
+                if let (Some(c), Some(stamp)) = (cache, stamps[index])
+                    && worth_caching(&result.outcome)
+                    && let Err(e) = c.put(&result.path, stamp, &manifest, mode, &result.outcome)
+                {
+                    tracing::warn!("writing the analysis cache: {e}");
+                    info.cache_errors += 1;
+                }
+                on_event(Event::Finished { index, result });
+            }
+            Event::Done { cancelled } => {
+                on_event(Event::Done { cancelled });
+                break;
+            }
+        }
+    }
+    job.join();
+    Ok(info)
+}

@@ -1,0 +1,25 @@
+//! Writing tags back into the files, safely, and undoing it.
+//!
+//! - [`policy`]: which scores become tags, and the one table of categories and canonical names.
+//! - [`fields`]: the fields melotag reads and writes, per format.
+//! - [`plan`]: analysis results + policy + merge mode → per file, per field, old → new.
+//! - [`write`]: one file written atomically and verified, with what rebuilds the original.
+//! - [`apply`]: batches of writes and undos, journalled, with per-file events and cancellation.
+//! - [`undo`]: the SQLite journal and what undo does to each file.
+//! - [`delta`]: the compact exact-undo data.
+
+pub mod apply;
+pub mod delta;
+pub mod fields;
+pub mod plan;
+pub mod raw;
+pub mod policy;
+pub mod undo;
+pub mod write;
+
+pub use apply::{ApplyEvent, BatchOutcome, UndoEvent, WriteJob};
+pub use fields::{FieldId, FileTags, Raw, Role, TagKind};
+pub use plan::{FilePlan, Kept, PlanInput, PlannedFile, WriteSettings, plan_batch, scores_json};
+pub use policy::{Category, Policy, Selection};
+pub use undo::{Journal, JournalError, UndoAction, UndoItem, UndoTarget};
+pub use write::{Change, MergeMode, Snapshot, WriteError};
