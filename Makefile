@@ -59,7 +59,10 @@ build: setup
 run: build
 	$(BIN) $(ARGS)
 
+# Style and lints gate every change (cargo fmt, clippy -D warnings), then every test.
 test: setup
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) test --release
 
 bench: build

@@ -47,7 +47,8 @@ fn gui(args: GuiArgs) -> anyhow::Result<i32> {
     let mut select = args.select;
     if let Some(first) = args.paths.first() {
         // A folder opens; files (as a desktop passes them) open their folder, first one selected.
-        let path = std::fs::canonicalize(first).map_err(|e| anyhow::anyhow!("{}: {}", cli::output::shown(first), melotag::engine::library::io_reason(&e)))?;
+        let path = std::fs::canonicalize(first)
+            .map_err(|e| anyhow::anyhow!("{}: {}", cli::output::shown(first), melotag::engine::library::io_reason(&e)))?;
         if path.is_dir() {
             folder = Some(path);
         } else {

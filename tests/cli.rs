@@ -84,7 +84,13 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
         assert!(t["error"].is_null(), "{name}: {}", t["error"]);
         assert_eq!(t["scores"].as_array().map(Vec::len), Some(50), "{name}");
         let duration = t["duration_s"].as_f64().unwrap();
-        let want = if name == "one_second.wav" { 1.0 } else if name.starts_with("ü") { 3.0 } else { 5.0 };
+        let want = if name == "one_second.wav" {
+            1.0
+        } else if name.starts_with("ü") {
+            3.0
+        } else {
+            5.0
+        };
         assert!((duration - want).abs() < 0.05, "{name}: duration {duration}");
     }
     let mut expected_errors = vec!["empty.mp3", "random.flac", "text.ogg", "dangling.mp3"];
@@ -195,8 +201,21 @@ fn full_mode_keeps_a_taggram_and_averages_it() {
     // 70 s: two whole 29.12 s windows and a 11.8 s tail, which gets an end-aligned window.
     let wav = d.join("long.wav");
     let cute = upstream_audio("bensound-cute", "mp3");
-    ffmpeg(&["-i", cute.to_str().unwrap(), "-i", cute.to_str().unwrap(), "-i", cute.to_str().unwrap(),
-        "-filter_complex", "[0:a][1:a][2:a]concat=n=3:v=0:a=1", "-t", "70", "-ar", "44100", wav.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        cute.to_str().unwrap(),
+        "-i",
+        cute.to_str().unwrap(),
+        "-i",
+        cute.to_str().unwrap(),
+        "-filter_complex",
+        "[0:a][1:a][2:a]concat=n=3:v=0:a=1",
+        "-t",
+        "70",
+        "-ar",
+        "44100",
+        wav.to_str().unwrap(),
+    ]);
     let json = d.join("full.json");
     let out = crnn_tag(&[wav.as_os_str(), "--mode".as_ref(), "full".as_ref(), "--json".as_ref(), json.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -223,7 +242,11 @@ fn every_container_decodes_to_the_same_tags() {
     ffmpeg(&["-i", src, "-c:a", "pcm_s16le", wav.to_str().unwrap()]);
     let wav = wav.to_str().unwrap();
     let lossless = [("flac", vec!["-c:a", "flac"]), ("aiff", vec!["-c:a", "pcm_s16be"]), ("alac.m4a", vec!["-c:a", "alac"])];
-    let lossy = [("ogg", vec!["-c:a", "libvorbis", "-q:a", "6"]), ("aac.m4a", vec!["-c:a", "aac", "-b:a", "192k"]), ("mp3", vec!["-c:a", "libmp3lame", "-b:a", "192k"])];
+    let lossy = [
+        ("ogg", vec!["-c:a", "libvorbis", "-q:a", "6"]),
+        ("aac.m4a", vec!["-c:a", "aac", "-b:a", "192k"]),
+        ("mp3", vec!["-c:a", "libmp3lame", "-b:a", "192k"]),
+    ];
     for (ext, codec) in lossless.iter().chain(lossy.iter()) {
         let out = d.join(format!("ref.{ext}"));
         let mut args = vec!["-i", wav];

@@ -86,11 +86,7 @@ fn check_report(report: &serde_json::Value, want_models: &[&str], want_tracks: u
         .unwrap()
         .iter()
         .map(|t| {
-            (
-                t["tag"].as_str().unwrap().to_string(),
-                t["positives"].as_u64().unwrap() as usize,
-                t["negatives"].as_u64().unwrap() as usize,
-            )
+            (t["tag"].as_str().unwrap().to_string(), t["positives"].as_u64().unwrap() as usize, t["negatives"].as_u64().unwrap() as usize)
         })
         .collect();
     assert_eq!(skipped, want_skipped);
@@ -141,12 +137,7 @@ fn excluded(report: &serde_json::Value) -> BTreeMap<String, String> {
 }
 
 fn labels_by_file(report: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
-    report["tracks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (file_name(t["path"].as_str().unwrap()), strings(&t["labels"])))
-        .collect()
+    report["tracks"].as_array().unwrap().iter().map(|t| (file_name(t["path"].as_str().unwrap()), strings(&t["labels"]))).collect()
 }
 
 #[test]
@@ -163,13 +154,7 @@ fn eval_with_a_labels_csv() {
     let dubstep = upstream_audio("bensound-dubstep", "mp3");
     let dubstep_flac = music.join("dubstep mono.flac");
     ffmpeg(&["-i", dubstep.to_str().unwrap(), "-ac", "1", "-ar", "22050", dubstep_flac.to_str().unwrap()]);
-    ffmpeg(&[
-        "-i",
-        upstream_audio("bensound-cute", "mp3").to_str().unwrap(),
-        "-t",
-        "10",
-        music.join("unlabelled.ogg").to_str().unwrap(),
-    ]);
+    ffmpeg(&["-i", upstream_audio("bensound-cute", "mp3").to_str().unwrap(), "-t", "10", music.join("unlabelled.ogg").to_str().unwrap()]);
     fs::write(music.join("broken.mp3"), b"not an mp3 at all".repeat(100)).unwrap();
 
     // Header row, relative and absolute paths, spellings off the vocabulary's, an unknown tag.
@@ -246,12 +231,8 @@ fn eval_with_a_labels_csv() {
     let out = melotag_tag(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let tagged = read_json(&tag_json);
-    let tag_scores: BTreeMap<String, Vec<f64>> = tagged["tracks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (file_name(t["path"].as_str().unwrap()), floats(&t["scores"])))
-        .collect();
+    let tag_scores: BTreeMap<String, Vec<f64>> =
+        tagged["tracks"].as_array().unwrap().iter().map(|t| (file_name(t["path"].as_str().unwrap()), floats(&t["scores"]))).collect();
     for (i, t) in report["tracks"].as_array().unwrap().iter().enumerate() {
         let name = file_name(t["path"].as_str().unwrap());
         let ours = floats(&report["models"][0]["scores"][i]);
@@ -261,7 +242,9 @@ fn eval_with_a_labels_csv() {
     }
 
     // The table: one line per model, the per-tag rows, the skipped tags.
-    for needle in ["choi2016_crnn", "musicnn_msd", "ROC-AUC", "Hip-Hop", "skipped, no positives (42)", "skipped, no negatives (1): beautiful"] {
+    for needle in
+        ["choi2016_crnn", "musicnn_msd", "ROC-AUC", "Hip-Hop", "skipped, no positives (42)", "skipped, no negatives (1): beautiful"]
+    {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
     // The chart: one labelled point per model.
@@ -283,15 +266,7 @@ fn eval_from_genre_and_mood_tags() {
     ffmpeg(&["-i", &src("bensound-dubstep"), "-c", "copy", "-metadata", "genre=Electronic; Dance", &out("dubstep.mp3")]);
     ffmpeg(&["-i", &src("bensound-actionable"), "-c", "copy", "-metadata", "genre=hip hop", &out("actionable.mp3")]);
     // Vorbis comments GENRE and MOOD in a FLAC; a genre outside the vocabulary; no genre at all.
-    ffmpeg(&[
-        "-i",
-        &src("bensound-actionable"),
-        "-metadata",
-        "genre=Rock",
-        "-metadata",
-        "mood=Happy",
-        &out("actionable.flac"),
-    ]);
+    ffmpeg(&["-i", &src("bensound-actionable"), "-metadata", "genre=Rock", "-metadata", "mood=Happy", &out("actionable.flac")]);
     ffmpeg(&["-i", &src("bensound-cute"), "-c", "copy", "-metadata", "genre=Polka", &out("polka.mp3")]);
     ffmpeg(&["-i", &src("bensound-dubstep"), "-c", "copy", &out("untagged.mp3")]);
 
@@ -324,8 +299,7 @@ fn eval_from_genre_and_mood_tags() {
     let ex = excluded(&report);
     assert_eq!(ex.keys().collect::<Vec<_>>(), ["untagged.mp3"]);
     assert_eq!(ex["untagged.mp3"], "no genre or mood tag");
-    let evaluated: Vec<&str> =
-        report["models"][0]["per_tag"].as_array().unwrap().iter().map(|t| t["tag"].as_str().unwrap()).collect();
+    let evaluated: Vec<&str> = report["models"][0]["per_tag"].as_array().unwrap().iter().map(|t| t["tag"].as_str().unwrap()).collect();
     assert_eq!(evaluated, ["rock", "electronic", "dance", "jazz", "Hip-Hop", "happy"]);
 }
 
@@ -353,12 +327,8 @@ fn models_lists_inputs_and_time_per_clip() {
         assert!(line.contains(input), "{line}");
         assert!(line.trim_end().ends_with("ready"), "{line}");
         // The time column: a positive number of milliseconds.
-        let ms: f64 = line[..line.find(" ready").unwrap()]
-            .split_whitespace()
-            .last()
-            .unwrap()
-            .parse()
-            .unwrap_or_else(|_| panic!("no time in {line}"));
+        let ms: f64 =
+            line[..line.find(" ready").unwrap()].split_whitespace().last().unwrap().parse().unwrap_or_else(|_| panic!("no time in {line}"));
         assert!(ms > 0.0 && ms < 60_000.0, "{line}");
     }
 
@@ -366,11 +336,7 @@ fn models_lists_inputs_and_time_per_clip() {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     fs::copy(root.join("models/choi2016_crnn.toml"), dir.path().join("choi2016_crnn.toml")).unwrap();
-    let out = common::command(dir.path())
-        .args(["models", "--no-timing"])
-        .env("MELOTAG_MODELS_DIR", dir.path())
-        .output()
-        .unwrap();
+    let out = common::command(dir.path()).args(["models", "--no-timing"]).env("MELOTAG_MODELS_DIR", dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     let line = stdout.lines().find(|l| l.starts_with("choi2016_crnn")).unwrap();

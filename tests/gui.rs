@@ -32,9 +32,7 @@ fn options(folder: &Path, cache: &Path) -> AppOptions {
 }
 
 fn harness(app: MelotagApp) -> Harness<'static, MelotagApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 900.0))
-        .build_ui_state(|ui, app: &mut MelotagApp| app.show(ui), app)
+    Harness::builder().with_size(egui::vec2(1280.0, 900.0)).build_ui_state(|ui, app: &mut MelotagApp| app.show(ui), app)
 }
 
 /// Steps frames until `done` holds (background threads work meanwhile).
@@ -73,9 +71,7 @@ fn opening_a_folder_and_clicking_a_track_shows_its_tag_scores() {
     assert!(h.query_by_label("2 tracks").is_some());
 
     h.get_by_label("b.wav").click();
-    step_until(&mut h, "b.wav's analysis", |a| {
-        a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done)
-    });
+    step_until(&mut h, "b.wav's analysis", |a| a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done));
     step_until(&mut h, "the spectrogram", |a| a.track_view.as_ref().is_some_and(|tv| tv.spec.done));
     h.step();
     let app = h.state();
@@ -128,9 +124,7 @@ fn a_batch_runs_to_completion_and_reopening_uses_the_cache() {
 
     // Reopening shows the results at once, without analysing anything.
     let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
-    step_until(&mut h, "the cached results", |a| {
-        scanned(a, 4) && a.tracks.iter().all(|t| t.status == Status::Done)
-    });
+    step_until(&mut h, "the cached results", |a| scanned(a, 4) && a.tracks.iter().all(|t| t.status == Status::Done));
     assert!(h.state().jobs.is_empty(), "nothing was analysed again");
     let after: Vec<Vec<f32>> = h.state().tracks.iter().map(|t| t.analysis.as_ref().unwrap().scores.clone()).collect();
     assert_eq!(before, after);
@@ -361,10 +355,7 @@ fn json_to_dev_null_leaves_the_device_alone() {
     let music = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     write_tracks(music.path(), &["a.wav"], 1.0);
-    let o = common::melotag_data(
-        data.path(),
-        &["tag".as_ref(), music.path().as_os_str(), "--json".as_ref(), "/dev/null".as_ref()],
-    );
+    let o = common::melotag_data(data.path(), &["tag".as_ref(), music.path().as_os_str(), "--json".as_ref(), "/dev/null".as_ref()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device(), "/dev/null is still a device");
 }
@@ -395,15 +386,11 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
     let mut h = harness(app);
     step_until(&mut h, "the scan", |a| scanned(a, 2));
     h.get_by_label("b.wav").click();
-    step_until(&mut h, "b.wav's analysis", |a| {
-        a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done)
-    });
+    step_until(&mut h, "b.wav's analysis", |a| a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done));
     h.step();
     assert!(h.query_by_label("Top tags:").is_some());
     h.get_by_label("Compare models").click();
-    step_until(&mut h, "the other model's result", |a| {
-        a.compare.values().any(|s| matches!(s, CompareState::Done(_)))
-    });
+    step_until(&mut h, "the other model's result", |a| a.compare.values().any(|s| matches!(s, CompareState::Done(_))));
     h.step();
     h.step();
     assert!(h.state().persisted.compare_models, "the toggle is a persisted setting");
@@ -435,13 +422,23 @@ fn the_evaluation_window_matches_melotag_eval_from_tags() {
     let music = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     // Short excerpts of the sample tracks with GENRE tags; two rock, two jazz.
-    let tracks = [("bensound-actionable", "rock"), ("bensound-dubstep", "Rock"), ("bensound-cute", "Jazz"), ("bensound-thejazzpiano", "jazz")];
+    let tracks =
+        [("bensound-actionable", "rock"), ("bensound-dubstep", "Rock"), ("bensound-cute", "Jazz"), ("bensound-thejazzpiano", "jazz")];
     for (stem, genre) in tracks {
         let src = common::upstream_audio(stem, "mp3");
         let out = music.path().join(format!("{stem}.flac"));
         common::ffmpeg(&[
-            "-ss", "20", "-t", "6", "-i", src.to_str().unwrap(), "-ac", "1",
-            "-metadata", &format!("genre={genre}"), out.to_str().unwrap(),
+            "-ss",
+            "20",
+            "-t",
+            "6",
+            "-i",
+            src.to_str().unwrap(),
+            "-ac",
+            "1",
+            "-metadata",
+            &format!("genre={genre}"),
+            out.to_str().unwrap(),
         ]);
     }
     let json = data.path().join("eval.json");

@@ -39,8 +39,7 @@ fn full_mode_matches_musicnns_extractor() {
     let files: Vec<PathBuf> = STEMS.iter().map(|s| upstream_audio(s, "mp3")).collect();
 
     let ours_json = dir.path().join("ours.json");
-    let mut args: Vec<&std::ffi::OsStr> =
-        vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
     args.extend(["--json".as_ref(), ours_json.as_os_str()]);
     args.extend(files.iter().map(|f| f.as_os_str()));
     let out = melotag_tag(&args);
@@ -64,10 +63,8 @@ fn full_mode_matches_musicnns_extractor() {
     assert!(out.status.success(), "musicnn reference failed: {}", String::from_utf8_lossy(&out.stderr));
     let reference = read_json(&ref_json);
 
-    let tags: Vec<String> =
-        ours["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
-    let ref_tags: Vec<String> =
-        reference["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let tags: Vec<String> = ours["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let ref_tags: Vec<String> = reference["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
     assert_eq!(tags, ref_tags, "manifest tags differ from musicnn's MSD_LABELS");
     assert_eq!(tags, tag_names(), "manifest tags differ from msd50_tags.txt");
 
@@ -87,11 +84,7 @@ fn full_mode_matches_musicnns_extractor() {
         let windows = track["windows"].as_array().expect("full mode reports the taggram");
         let taggram = theirs["taggram"].as_array().unwrap();
         assert_eq!(windows.len(), taggram.len(), "{name}: patch count");
-        let dp = windows
-            .iter()
-            .zip(taggram)
-            .map(|(a, b)| max_abs_diff(&floats(a), &floats(b)))
-            .fold(0.0, f64::max);
+        let dp = windows.iter().zip(taggram).map(|(a, b)| max_abs_diff(&floats(a), &floats(b))).fold(0.0, f64::max);
         println!(
             "{name}: {} patches; max |melotag - musicnn| track {d:.5}, patch {dp:.5}; top {} / {}",
             windows.len(),
@@ -114,8 +107,7 @@ fn full_mode_matches_musicnns_extractor() {
     // roll-off emulation either), only the front end and ONNX Runtime vs TensorFlow remain.
     let same_json = dir.path().join("same.json");
     let wavs: Vec<PathBuf> = STEMS.iter().map(|s| same_audio.join(format!("{s}.wav"))).collect();
-    let mut args: Vec<&std::ffi::OsStr> =
-        vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
     args.extend(["--json".as_ref(), same_json.as_os_str()]);
     args.extend(wavs.iter().map(|f| f.as_os_str()));
     let out = melotag_tag(&args);
@@ -162,8 +154,7 @@ fn center_mode_hears_jazz_and_short_clips_get_one_patch() {
         ]);
         assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
         let report = read_json(&json);
-        let tags: Vec<String> =
-            report["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+        let tags: Vec<String> = report["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
         for t in report["tracks"].as_array().unwrap() {
             let path = t["path"].as_str().unwrap();
             let scores = floats(&t["scores"]);

@@ -4,8 +4,8 @@ mod common;
 
 use std::sync::Arc;
 
-use ndarray::{Array2, Array4};
 use melotag::engine::model::{Tagger, resolve_model};
+use ndarray::{Array2, Array4};
 
 /// The upstream log-mel input of a sample track, as the model takes it.
 fn upstream_input(stem: &str) -> Array2<f32> {

@@ -129,7 +129,7 @@ fn strings<'a>(it: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
 
 fn id3_fields(tag: Option<&Id3v2Tag>, v23: bool) -> Fields {
     let Some(tag) = tag else { return vec![("TCON", None), ("TMOO", None), ("TXXX:MOOD", None), ("TXXX:MELOTAG_SCORES", None)] };
-    let text = |id: &str| tag.get_texts(&FrameId::new(id.to_string()).unwrap()).and_then(|t| strings(t));
+    let text = |id: &str| tag.get_texts(&FrameId::new(id.to_string()).unwrap()).and_then(strings);
     let mut tcon = text("TCON");
     if v23 {
         // ID3v2.3 has no multi-value frames: melotag joins with "/".
@@ -147,7 +147,7 @@ fn read_fields(path: &Path, kind: Kind) -> Fields {
             let f = MpegFile::read_from(&mut file, opts).unwrap();
             let mut fields = id3_fields(f.id3v2(), kind == Kind::Mp3V23);
             if let Some(ape) = f.ape() {
-                let get = |k: &str| ape.get(k).and_then(|i| i.text_values().and_then(|t| strings(t)));
+                let get = |k: &str| ape.get(k).and_then(|i| i.text_values().and_then(strings));
                 fields.extend([("APE Genre", get("Genre")), ("APE Mood", get("Mood")), ("APE MELOTAG_SCORES", get("MELOTAG_SCORES"))]);
             }
             fields
@@ -206,7 +206,14 @@ fn other_tags(path: &Path) -> Vec<String> {
         for p in tag.pictures() {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             p.data().hash(&mut h);
-            out.push(format!("{:?} picture {:?} {:?} {} bytes #{:x}", tag.tag_type(), p.pic_type(), p.mime_type(), p.data().len(), h.finish()));
+            out.push(format!(
+                "{:?} picture {:?} {:?} {} bytes #{:x}",
+                tag.tag_type(),
+                p.pic_type(),
+                p.mime_type(),
+                p.data().len(),
+                h.finish()
+            ));
         }
     }
     out.sort();
@@ -238,9 +245,35 @@ fn text(out: &std::process::Output) -> String {
 const FIXED_POLICY: [&str; 8] = ["--ratio", "0", "--floor", "0", "--max-genres", "2", "--max-moods", "1"];
 
 const GENRES: &[&str] = &[
-    "Rock", "Pop", "Alternative", "Indie", "Electronic", "Dance", "Alternative Rock", "Jazz", "Metal", "Classic Rock",
-    "Soul", "Indie Rock", "Electronica", "Folk", "Punk", "Blues", "Hard Rock", "Ambient", "Experimental", "Hip-Hop",
-    "Country", "Easy Listening", "Funk", "Electro", "Heavy Metal", "Progressive Rock", "R&B", "Indie Pop", "House",
+    "Rock",
+    "Pop",
+    "Alternative",
+    "Indie",
+    "Electronic",
+    "Dance",
+    "Alternative Rock",
+    "Jazz",
+    "Metal",
+    "Classic Rock",
+    "Soul",
+    "Indie Rock",
+    "Electronica",
+    "Folk",
+    "Punk",
+    "Blues",
+    "Hard Rock",
+    "Ambient",
+    "Experimental",
+    "Hip-Hop",
+    "Country",
+    "Easy Listening",
+    "Funk",
+    "Electro",
+    "Heavy Metal",
+    "Progressive Rock",
+    "R&B",
+    "Indie Pop",
+    "House",
 ];
 const MOODS: &[&str] = &["Beautiful", "Chillout", "Mellow", "Chill", "Party", "Sexy", "Catchy", "Sad", "Happy"];
 
@@ -344,7 +377,8 @@ fn write_maps_fields_per_format_keeps_audio_and_other_tags_and_undo_restores_the
         }
         assert_eq!(other_tags(path), before[i].1, "{what}: other tags and pictures unchanged");
         assert_eq!(pcm_md5(path), before[i].2, "{what}: decoded audio unchanged");
-        let leftovers: Vec<_> = fs::read_dir(d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("melotag-tmp")).collect();
+        let leftovers: Vec<_> =
+            fs::read_dir(d).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("melotag-tmp")).collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 
@@ -577,7 +611,23 @@ fn killed_mid_batch_every_file_decodes_and_holds_its_old_or_its_new_tags() {
     fs::create_dir(&music).unwrap();
     let src = upstream_audio("bensound-cute", "mp3");
     let base = d.join("base.mp3");
-    ffmpeg(&["-ss", "10", "-t", "5", "-i", src.to_str().unwrap(), "-map", "0:a", "-c:a", "libmp3lame", "-b:a", "96k", "-metadata", "title=Cute", base.to_str().unwrap()]);
+    ffmpeg(&[
+        "-ss",
+        "10",
+        "-t",
+        "5",
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0:a",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "96k",
+        "-metadata",
+        "title=Cute",
+        base.to_str().unwrap(),
+    ]);
     // Decoded in-process (crate::audio, at the source rate) to keep 200 decodes quick.
     let pcm = |p: &Path| {
         let audio = melotag::engine::audio::load_full(p, 44_100).unwrap_or_else(|e| panic!("{} does not decode: {e}", p.display()));
@@ -634,7 +684,8 @@ fn killed_mid_batch_every_file_decodes_and_holds_its_old_or_its_new_tags() {
     eprintln!("after SIGKILL: {} files with new tags, {old} with old ones", n - old);
     assert!(old > 0 && old < n, "killed part-way: {old} of {n} old");
     assert_eq!(new_values.len(), 1, "one new value for identical files: {new_values:?}");
-    let leftovers = fs::read_dir(&music).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".melotag-tmp")).count();
+    let leftovers =
+        fs::read_dir(&music).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".melotag-tmp")).count();
     assert!(leftovers <= 1, "{leftovers} temporary files left");
 
     // The journal knows every file that may have been replaced: undo restores them all.
@@ -781,13 +832,7 @@ fn write_uses_cached_results_and_reanalyses_changed_files() {
     let out = run(&data, &os(&["tag", "--model", "crnn", flac.to_str().unwrap()]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // ... so `write` needs no model at all: with the runtime made unreachable it still works.
-    let no_runtime = |args: &[&str]| {
-        command(&data)
-            .args(args)
-            .env("ORT_DYLIB_PATH", d.join("missing/libonnxruntime.so"))
-            .output()
-            .unwrap()
-    };
+    let no_runtime = |args: &[&str]| command(&data).args(args).env("ORT_DYLIB_PATH", d.join("missing/libonnxruntime.so")).output().unwrap();
     let out = no_runtime(&["write", "--model", "crnn", "--dry-run", flac.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("GENRE"), "{}", text(&out));

@@ -12,8 +12,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
@@ -32,7 +32,6 @@ use crate::engine::pipeline::{self, Need};
 
 /// Key of [`Persisted`] in eframe's storage.
 pub const STORAGE_KEY: &str = "melotag-app";
-
 
 /// Table columns (also the sort keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -72,7 +71,14 @@ pub struct Persisted {
 
 impl Default for Persisted {
     fn default() -> Self {
-        Persisted { last_folder: None, model_id: model::DEFAULT_MODEL.into(), mode: Mode::Center, sort: SortColumn::Title, ascending: true, compare_models: false }
+        Persisted {
+            last_folder: None,
+            model_id: model::DEFAULT_MODEL.into(),
+            mode: Mode::Center,
+            sort: SortColumn::Title,
+            ascending: true,
+            compare_models: false,
+        }
     }
 }
 
@@ -389,7 +395,6 @@ pub struct JobRun {
     control: Arc<Control>,
 }
 
-
 impl JobRun {
     /// Time spent running (not paused).
     pub fn active_time(&self) -> Duration {
@@ -529,17 +534,13 @@ impl MelotagApp {
                 Err(e) => manifest_errors.push(e.to_string()),
             }
         }
-        let pending_open = options
-            .folder
-            .clone()
-            .or_else(|| persisted.last_folder.clone().filter(|f| f.is_dir()))
-            .or_else(|| {
-                options
-                    .open_music_dir
-                    .then(|| directories::UserDirs::new().and_then(|u| u.audio_dir().map(Path::to_path_buf)))
-                    .flatten()
-                    .filter(|d| d.is_dir())
-            });
+        let pending_open = options.folder.clone().or_else(|| persisted.last_folder.clone().filter(|f| f.is_dir())).or_else(|| {
+            options
+                .open_music_dir
+                .then(|| directories::UserDirs::new().and_then(|u| u.audio_dir().map(Path::to_path_buf)))
+                .flatten()
+                .filter(|d| d.is_dir())
+        });
         let playback = match &options.audio {
             AudioOutput::Default => Playback::open_default(),
             AudioOutput::Unavailable(reason) => Playback::unavailable(reason.clone()),
@@ -1248,65 +1249,65 @@ fn percentiles(times: &[f32]) -> Option<FrameStats> {
 /// Lists `folder` (sending files as they are found), then reads tags and cached results.
 fn spawn_scan(scan: u64, folder: PathBuf, manifest: Option<Arc<Manifest>>, mode: Mode, cache_path: Option<PathBuf>, bg: Bg) {
     let spawned = std::thread::Builder::new().name("melotag-scan".into()).spawn(move || {
-            let started = Instant::now();
-            let mut all = Vec::new();
-            let mut batch = Vec::new();
-            let mut errors = Vec::new();
-            let mut last = Instant::now();
-            for entry in walkdir::WalkDir::new(&folder).follow_links(true).sort_by_file_name() {
-                match entry {
-                    Ok(e) if crate::engine::library::is_audio_path(e.path()) && !e.file_type().is_dir() => {
-                        if e.file_type().is_file() {
-                            batch.push(e.path().to_path_buf());
-                        } else if let Ok(meta) = e.metadata()
-                            && let Some(reason) = crate::engine::library::not_a_regular_file(&meta)
-                        {
-                            errors.push((e.path().to_path_buf(), reason));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.loop_ancestor().is_some() => {}
-                    Err(e) => {
-                        let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| folder.clone());
-                        let reason = e.io_error().map(crate::engine::library::io_reason).unwrap_or_else(|| e.to_string());
-                        errors.push((path, reason));
+        let started = Instant::now();
+        let mut all = Vec::new();
+        let mut batch = Vec::new();
+        let mut errors = Vec::new();
+        let mut last = Instant::now();
+        for entry in walkdir::WalkDir::new(&folder).follow_links(true).sort_by_file_name() {
+            match entry {
+                Ok(e) if crate::engine::library::is_audio_path(e.path()) && !e.file_type().is_dir() => {
+                    if e.file_type().is_file() {
+                        batch.push(e.path().to_path_buf());
+                    } else if let Ok(meta) = e.metadata()
+                        && let Some(reason) = crate::engine::library::not_a_regular_file(&meta)
+                    {
+                        errors.push((e.path().to_path_buf(), reason));
                     }
                 }
-                if !batch.is_empty() && (batch.len() >= 500 || last.elapsed() > Duration::from_millis(100)) {
-                    all.extend(batch.iter().cloned());
-                    if !bg.send(BgMsg::Found { scan, paths: std::mem::take(&mut batch) }) {
-                        return;
-                    }
-                    last = Instant::now();
+                Ok(_) => {}
+                Err(e) if e.loop_ancestor().is_some() => {}
+                Err(e) => {
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| folder.clone());
+                    let reason = e.io_error().map(crate::engine::library::io_reason).unwrap_or_else(|| e.to_string());
+                    errors.push((path, reason));
                 }
             }
-            all.extend(batch.iter().cloned());
-            bg.send(BgMsg::Found { scan, paths: batch });
-            bg.send(BgMsg::Listed { scan, errors });
-            tracing::info!("scan: listed {} files in {:.2} s", all.len(), started.elapsed().as_secs_f64());
-
-            let cache = open_cache(cache_path.as_deref(), &bg);
-            for chunk in all.chunks(64) {
-                let mut metas = Vec::with_capacity(chunk.len());
-                let mut hits = Vec::new();
-                for p in chunk {
-                    let meta = read_meta(p);
-                    if let (Some(c), Some(stamp), Some(m)) = (&cache, meta.stamp, &manifest)
-                        && let Ok(Some(r)) = c.get(p, stamp, m, mode)
-                    {
-                        hits.push((p.clone(), r));
-                    }
-                    metas.push((p.clone(), meta));
-                }
-                if !bg.send(BgMsg::Meta { scan, items: metas }) {
+            if !batch.is_empty() && (batch.len() >= 500 || last.elapsed() > Duration::from_millis(100)) {
+                all.extend(batch.iter().cloned());
+                if !bg.send(BgMsg::Found { scan, paths: std::mem::take(&mut batch) }) {
                     return;
                 }
-                if let (false, Some(m)) = (hits.is_empty(), &manifest) {
-                    bg.send(BgMsg::Cached { model_id: m.id.clone(), mode, items: hits });
-                }
+                last = Instant::now();
             }
-            bg.send(BgMsg::ScanDone { scan });
-            tracing::info!("scan: tags and cache read for {} files after {:.2} s", all.len(), started.elapsed().as_secs_f64());
+        }
+        all.extend(batch.iter().cloned());
+        bg.send(BgMsg::Found { scan, paths: batch });
+        bg.send(BgMsg::Listed { scan, errors });
+        tracing::info!("scan: listed {} files in {:.2} s", all.len(), started.elapsed().as_secs_f64());
+
+        let cache = open_cache(cache_path.as_deref(), &bg);
+        for chunk in all.chunks(64) {
+            let mut metas = Vec::with_capacity(chunk.len());
+            let mut hits = Vec::new();
+            for p in chunk {
+                let meta = read_meta(p);
+                if let (Some(c), Some(stamp), Some(m)) = (&cache, meta.stamp, &manifest)
+                    && let Ok(Some(r)) = c.get(p, stamp, m, mode)
+                {
+                    hits.push((p.clone(), r));
+                }
+                metas.push((p.clone(), meta));
+            }
+            if !bg.send(BgMsg::Meta { scan, items: metas }) {
+                return;
+            }
+            if let (false, Some(m)) = (hits.is_empty(), &manifest) {
+                bg.send(BgMsg::Cached { model_id: m.id.clone(), mode, items: hits });
+            }
+        }
+        bg.send(BgMsg::ScanDone { scan });
+        tracing::info!("scan: tags and cache read for {} files after {:.2} s", all.len(), started.elapsed().as_secs_f64());
     });
     if let Err(e) = spawned {
         tracing::error!("cannot start the folder scan: {e}");
@@ -1333,7 +1334,14 @@ fn read_meta(path: &Path) -> Meta {
 
 /// Runs the analysis pipeline (cache, then workers) on a thread and forwards its events by
 /// path; results are stored in the cache on the way.
-fn spawn_job(id: u64, config: JobConfig, files: Vec<(PathBuf, Option<FileStamp>)>, cache_path: Option<PathBuf>, control: Arc<Control>, bg: Bg) {
+fn spawn_job(
+    id: u64,
+    config: JobConfig,
+    files: Vec<(PathBuf, Option<FileStamp>)>,
+    cache_path: Option<PathBuf>,
+    control: Arc<Control>,
+    bg: Bg,
+) {
     let spawned = std::thread::Builder::new().name("melotag-job".into()).spawn(move || {
         let cache = open_cache(cache_path.as_deref(), &bg);
         let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();

@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use super::output::{file_error, write_output};
 use super::{ModeArg, workers};
 use crate::engine::analysis::{Control, Mode};
-use crate::engine::eval::{EvalProgress, ModelReport, EvalReport, EvalSettings, LabelSource, TIMING_RUNS, build_report, input_description, time_per_clip_ms};
+use crate::engine::eval::{
+    EvalProgress, EvalReport, EvalSettings, LabelSource, ModelReport, TIMING_RUNS, build_report, input_description, time_per_clip_ms,
+};
 use crate::engine::model::{self, Manifest};
 
 /// Arguments of `melotag eval`.
@@ -130,12 +132,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
 /// The stdout table: one line per model, then one row per evaluated tag.
 pub fn print_table(r: &EvalReport) {
     let tracks = r.models.first().map_or(0, |m| m.tracks);
-    println!(
-        "{tracks} track(s), {} of {} tags evaluated, mode {}",
-        r.models.first().map_or(0, |m| m.per_tag.len()),
-        r.tags.len(),
-        r.mode
-    );
+    println!("{tracks} track(s), {} of {} tags evaluated, mode {}", r.models.first().map_or(0, |m| m.per_tag.len()), r.tags.len(), r.mode);
     println!();
     println!("{:<16} {:>7} {:>7} {:>6} {:>9} {:>11}", "MODEL", "ROC-AUC", "PR-AUC", "TRACKS", "PARAMS", "MS/29S CLIP");
     let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
@@ -183,7 +180,6 @@ fn short_id(id: &str) -> &str {
     id.strip_prefix("choi2016_").unwrap_or(id)
 }
 
-
 /// Arguments of `melotag models`.
 #[derive(Debug, Default, clap::Args)]
 pub struct ModelsArgs {
@@ -198,10 +194,7 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
     if manifests.is_empty() {
         bail!("no model manifests found; run `make setup` in the melotag folder");
     }
-    println!(
-        "{:<14} {:<15} {:>9}  {:<36} {:>11}  {}",
-        "ID", "NAME", "PARAMS", "INPUT", "MS/29S CLIP", "STATUS"
-    );
+    println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  STATUS", "ID", "NAME", "PARAMS", "INPUT", "MS/29S CLIP");
     let mut errors = 0;
     for manifest in manifests {
         let m = match manifest {
@@ -222,24 +215,13 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
                 Err(e) => ("-".to_string(), format!("error: {e}")),
             }
         };
-        println!(
-            "{:<14} {:<15} {:>9}  {:<36} {:>11}  {}",
-            m.id,
-            m.name,
-            m.parameters,
-            input_description(&m),
-            time,
-            status
-        );
+        println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  {}", m.id, m.name, m.parameters, input_description(&m), time, status);
     }
     if !args.no_timing {
-        println!(
-            "(inference only, one session with 1 intra-op thread, median of {TIMING_RUNS} runs after a warm-up, on this machine)"
-        );
+        println!("(inference only, one session with 1 intra-op thread, median of {TIMING_RUNS} runs after a warm-up, on this machine)");
     }
     Ok(if errors > 0 { 1 } else { 0 })
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Chart (hand-written SVG: no plotting dependency).
@@ -253,7 +235,15 @@ fn tick_step(span: f64, n: f64) -> f64 {
     let raw = (span / n).max(1e-12);
     let mag = 10f64.powf(raw.log10().floor());
     let r = raw / mag;
-    mag * if r < 1.5 { 1.0 } else if r < 3.5 { 2.0 } else if r < 7.5 { 5.0 } else { 10.0 }
+    mag * if r < 1.5 {
+        1.0
+    } else if r < 3.5 {
+        2.0
+    } else if r < 7.5 {
+        5.0
+    } else {
+        10.0
+    }
 }
 
 /// An SVG scatter plot: macro ROC-AUC (y) against inference ms per 29 s clip (x), one labelled
@@ -262,11 +252,7 @@ fn tick_step(span: f64, n: f64) -> f64 {
 pub fn chart_svg(r: &EvalReport) -> String {
     let (w, h) = (720.0, 460.0);
     let (left, right, top, bottom) = (70.0, 40.0, 50.0, 90.0);
-    let points: Vec<(&ModelReport, f64, f64)> = r
-        .models
-        .iter()
-        .filter_map(|m| Some((m, m.time_per_clip_ms?, m.macro_roc_auc?)))
-        .collect();
+    let points: Vec<(&ModelReport, f64, f64)> = r.models.iter().filter_map(|m| Some((m, m.time_per_clip_ms?, m.macro_roc_auc?))).collect();
     let x_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.15;
     let (mut y_lo, mut y_hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.2), hi.max(p.2)));
     if !y_lo.is_finite() {
@@ -321,9 +307,7 @@ pub fn chart_svg(r: &EvalReport) -> String {
         ));
         x += step_x;
     }
-    s.push_str(&format!(
-        "<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>\n"
-    ));
+    s.push_str(&format!("<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>\n"));
     s.push_str(&format!(
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">inference ms per 29 s clip (1 thread, this machine)</text>\n",
         left + pw / 2.0,
@@ -336,10 +320,8 @@ pub fn chart_svg(r: &EvalReport) -> String {
     let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
     // Circles first, then two-line labels beside them: right or left of the point, moved up or
     // down in 30 px steps until the label covers no circle and no other label.
-    let circles: Vec<(f64, f64, f64)> = points
-        .iter()
-        .map(|(m, t, auc)| (sx(*t), sy(*auc), 6.0 + 18.0 * (m.parameters as f64 / max_params).sqrt()))
-        .collect();
+    let circles: Vec<(f64, f64, f64)> =
+        points.iter().map(|(m, t, auc)| (sx(*t), sy(*auc), 6.0 + 18.0 * (m.parameters as f64 / max_params).sqrt())).collect();
     for (i, ((m, _, _), &(px, py, radius))) in points.iter().zip(&circles).enumerate() {
         let c = colors[i % colors.len()];
         s.push_str(&format!(
@@ -368,9 +350,7 @@ pub fn chart_svg(r: &EvalReport) -> String {
                 && b[1] >= top
                 && b[3] <= top + ph + 40.0
                 && !placed.iter().any(|p| overlaps(p, b))
-                && !circles.iter().any(|&(cx, cy, r)| {
-                    (cx, cy) != (px, py) && overlaps(&[cx - r, cy - r, cx + r, cy + r], b)
-                })
+                && !circles.iter().any(|&(cx, cy, r)| (cx, cy) != (px, py) && overlaps(&[cx - r, cy - r, cx + r, cy + r], b))
         };
         let (right, ly, bbox) = candidates.iter().copied().find(|(_, _, b)| fits(b)).unwrap_or(candidates[0]);
         placed.push(bbox);
@@ -382,25 +362,16 @@ pub fn chart_svg(r: &EvalReport) -> String {
             xml_escape(&line2)
         ));
     }
-    let missing: Vec<&str> = r
-        .models
-        .iter()
-        .filter(|m| m.time_per_clip_ms.is_none() || m.macro_roc_auc.is_none())
-        .map(|m| m.id.as_str())
-        .collect();
+    let missing: Vec<&str> =
+        r.models.iter().filter(|m| m.time_per_clip_ms.is_none() || m.macro_roc_auc.is_none()).map(|m| m.id.as_str()).collect();
     let mut note = "point area proportional to parameter count".to_string();
     if !missing.is_empty() {
         note.push_str(&format!("; not plotted (no time or no AUC): {}", missing.join(", ")));
     }
-    s.push_str(&format!(
-        "<text x=\"{left}\" y=\"{:.1}\" fill=\"#555\">{}</text>\n",
-        h - 18.0,
-        xml_escape(&note)
-    ));
+    s.push_str(&format!("<text x=\"{left}\" y=\"{:.1}\" fill=\"#555\">{}</text>\n", h - 18.0, xml_escape(&note)));
     s.push_str("</svg>\n");
     s
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -444,5 +415,4 @@ mod tests {
         assert!(svg.contains(">a &lt;name&gt;<") && !svg.contains("<name>"));
         assert!(svg.contains("not plotted (no time or no AUC): c"));
     }
-
 }

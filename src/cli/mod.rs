@@ -19,7 +19,12 @@ use crate::engine::tags::{Category, MergeMode};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
-#[command(name = "melotag", version, disable_version_flag = true, about = "Listen to a music library and tag it (genre, mood, instrument, era)")]
+#[command(
+    name = "melotag",
+    version,
+    disable_version_flag = true,
+    about = "Listen to a music library and tag it (genre, mood, instrument, era)"
+)]
 pub struct Cli {
     /// Print the version (with -v: also the models found and the ONNX Runtime version).
     #[arg(short = 'V', long)]

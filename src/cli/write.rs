@@ -249,7 +249,13 @@ fn write_preview(w: &mut dyn std::io::Write, manifest: &Manifest, mode: Mode, pl
 }
 
 /// Reads every file's tags, analyses the readable ones (cache first) and plans them.
-fn plan_files(files: &[PathBuf], manifest: &Arc<Manifest>, mode: Mode, settings: &WriteSettings, args: &WriteArgs) -> Result<Vec<FilePlan>> {
+fn plan_files(
+    files: &[PathBuf],
+    manifest: &Arc<Manifest>,
+    mode: Mode,
+    settings: &WriteSettings,
+    args: &WriteArgs,
+) -> Result<Vec<FilePlan>> {
     let mut inputs: Vec<PlanInput> = files
         .iter()
         .map(|path| PlanInput {

@@ -252,10 +252,7 @@ pub fn analyze_file(
                 Mode::Center => vec![0],
                 Mode::Full => window_starts(audio.samples.len(), window),
             };
-            let mels: Vec<_> = starts
-                .iter()
-                .map(|&s| frontend.log_mel_with(&window_at(&audio.samples, s, window), resampled))
-                .collect();
+            let mels: Vec<_> = starts.iter().map(|&s| frontend.log_mel_with(&window_at(&audio.samples, s, window), resampled)).collect();
             let spans = (0..mels.len()).map(|i| (i, 0)).collect();
             (mels, spans, starts)
         }
@@ -277,10 +274,7 @@ pub fn analyze_file(
     let views: Vec<_> = match params.windowing {
         // The whole mel of each window, exactly as before (its width is frames_per_window).
         Windowing::Samples => mels.iter().map(|m| m.view()).collect(),
-        Windowing::Frames => spans
-            .iter()
-            .map(|&(i, f)| mels[i].slice(ndarray::s![.., f..f + params.frames_per_window]))
-            .collect(),
+        Windowing::Frames => spans.iter().map(|&(i, f)| mels[i].slice(ndarray::s![.., f..f + params.frames_per_window])).collect(),
     };
     let mut per_window = Vec::with_capacity(views.len());
     let mut embeddings: Option<Vec<Vec<f32>>> = None;
@@ -297,10 +291,7 @@ pub fn analyze_file(
     let embedding = embeddings.map(|e| mean_rows(&e, tagger.manifest().embedding_size.unwrap_or(0)));
     let (windows, window_starts_s) = match mode {
         Mode::Center => (None, None),
-        Mode::Full => (
-            Some(per_window),
-            Some(starts.iter().map(|&s| s as f64 / rate as f64).collect()),
-        ),
+        Mode::Full => (Some(per_window), Some(starts.iter().map(|&s| s as f64 / rate as f64).collect())),
     };
     Ok(Analysis { duration_s: audio.duration_s, scores, windows, window_starts_s, embedding })
 }
@@ -385,9 +376,7 @@ impl Job {
     /// the returned receiver.
     pub fn start(config: JobConfig, files: Vec<PathBuf>, control: Arc<Control>) -> Result<(Job, Receiver<Event>), ModelError> {
         let workers = config.workers.clamp(1, files.len().max(1));
-        let taggers = (0..workers)
-            .map(|_| Tagger::new(config.manifest.clone(), 1))
-            .collect::<Result<Vec<_>, _>>()?;
+        let taggers = (0..workers).map(|_| Tagger::new(config.manifest.clone(), 1)).collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = channel();
         let files = Arc::new(files);
         let next = Arc::new(AtomicUsize::new(0));
@@ -441,11 +430,9 @@ impl WorkerCtx {
             let Some(path) = self.files.get(index) else { break };
             let _ = self.tx.send(Event::Started { index });
             let mut times = StageTimes::default();
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)
-            }))
-            .unwrap_or_else(|panic| Err(AnalysisError::Panic(panic_message(&panic))))
-            .map_err(|e| TrackError::from(&e));
+            let outcome = catch_unwind(AssertUnwindSafe(|| analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)))
+                .unwrap_or_else(|panic| Err(AnalysisError::Panic(panic_message(&panic))))
+                .map_err(|e| TrackError::from(&e));
             let result = Box::new(TrackResult { path: path.clone(), outcome, times, cached: false });
             if self.tx.send(Event::Finished { index, result }).is_err() {
                 break; // nobody is listening any more

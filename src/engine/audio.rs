@@ -125,10 +125,7 @@ struct Source {
 }
 
 fn open(path: &Path) -> Result<Source, AudioError> {
-    let io_err = |source| AudioError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| AudioError::Io { path: path.to_path_buf(), source };
     // Checked before opening: opening a FIFO would block until a writer appears.
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if let Some(reason) = crate::engine::library::not_a_regular_file(&meta) {
@@ -144,34 +141,19 @@ fn open(path: &Path) -> Result<Source, AudioError> {
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
+    let format =
+        symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()).map_err(|e| match e {
             SymError::IoError(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => io_err(e),
-            SymError::Unsupported(_) | SymError::IoError(_) => {
-                AudioError::Unsupported("unknown format".into())
-            }
+            SymError::Unsupported(_) | SymError::IoError(_) => AudioError::Unsupported("unknown format".into()),
             other => AudioError::Unsupported(format!("damaged or unknown format: {other}")),
         })?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
+    let track = format.default_track(TrackType::Audio).ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
+    let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
     let opus_skip = opus_preskip_end(track, params);
     // Gapless trimming by the decoder, except for the Opus pre-skip dropped by timestamp below.
     let gapless = AudioDecoderOptions::default().gapless(opus_skip.is_none());
-    let decoder = opus::codecs()
-        .make_audio_decoder(params, &gapless)
-        .map_err(|e| AudioError::Unsupported(format!("unsupported codec: {e}")))?;
+    let decoder =
+        opus::codecs().make_audio_decoder(params, &gapless).map_err(|e| AudioError::Unsupported(format!("unsupported codec: {e}")))?;
     let short = format.format_info().short_name;
     let frames_estimated = match short {
         "mp1" | "mp2" | "mp3" => track.delay.is_none(),
@@ -227,11 +209,7 @@ fn opus_preskip_end(track: &Track, params: &AudioCodecParameters) -> Option<i64>
 /// know has; an end is applied only if the stream holds more than the rounding slack beyond it.
 fn mp4_playable(path: &Path, len: u64, src: &Source) -> Option<(i64, Option<i64>)> {
     let rate = src.rate?;
-    if src.start_ts != 0
-        || src
-            .time_base
-            .is_some_and(|tb| TimeBase::try_from_recip(rate) != Some(tb))
-    {
+    if src.start_ts != 0 || src.time_base.is_some_and(|tb| TimeBase::try_from_recip(rate) != Some(tb)) {
         return None;
     }
     let file = File::open(path).ok()?;
@@ -242,13 +220,10 @@ fn mp4_playable(path: &Path, len: u64, src: &Source) -> Option<(i64, Option<i64>
     if total.is_some_and(|n| start >= n) || start > i64::from(rate) * 60 {
         return None;
     }
-    let end = g
-        .length
-        .and_then(|l| start.checked_add(i64::try_from(l).ok()?))
-        .filter(|&e| {
-            let slack = i64::try_from(g.slack).unwrap_or(i64::MAX);
-            total.is_none_or(|n| n > e.saturating_add(slack))
-        });
+    let end = g.length.and_then(|l| start.checked_add(i64::try_from(l).ok()?)).filter(|&e| {
+        let slack = i64::try_from(g.slack).unwrap_or(i64::MAX);
+        total.is_none_or(|n| n > e.saturating_add(slack))
+    });
     if start == 0 && end.is_none() {
         return None;
     }
@@ -282,10 +257,7 @@ struct DecodeStats {
 impl Source {
     /// Sample index of the first output frame of `packet` (after gapless trimming).
     fn packet_index(&self, packet: &Packet, rate: u32) -> Option<i64> {
-        let ts = packet
-            .pts
-            .get()
-            .checked_add(i64::try_from(packet.trim_start.get()).ok()?)?;
+        let ts = packet.pts.get().checked_add(i64::try_from(packet.trim_start.get()).ok()?)?;
         let rel = ts.checked_sub(self.start_ts)?;
         match self.time_base {
             None => Some(rel),
@@ -307,8 +279,7 @@ impl Source {
     fn kept_range(exact_tb: bool, packet: &Packet, frames: usize) -> (usize, usize) {
         let dur = usize::try_from(packet.dur.get()).unwrap_or(usize::MAX);
         let trim_start = usize::try_from(packet.trim_start.get()).unwrap_or(usize::MAX);
-        let trims =
-            trim_start.saturating_add(usize::try_from(packet.trim_end.get()).unwrap_or(usize::MAX));
+        let trims = trim_start.saturating_add(usize::try_from(packet.trim_end.get()).unwrap_or(usize::MAX));
         if !exact_tb || dur == 0 || frames == dur {
             (0, frames)
         } else if trims > 0 && frames == dur.saturating_add(trims) {
@@ -322,15 +293,8 @@ impl Source {
 
     /// Decodes packets until the end or until `sink` says stop. Bad packets are skipped (bounded);
     /// a stream that breaks after producing audio ends there (a truncated file is a success).
-    fn decode(
-        &mut self,
-        mut sink: impl FnMut(Block<'_>) -> Flow,
-    ) -> Result<DecodeStats, AudioError> {
-        let mut st = DecodeStats {
-            rate: self.rate.unwrap_or(0),
-            channels: self.channels,
-            ..Default::default()
-        };
+    fn decode(&mut self, mut sink: impl FnMut(Block<'_>) -> Flow) -> Result<DecodeStats, AudioError> {
+        let mut st = DecodeStats { rate: self.rate.unwrap_or(0), channels: self.channels, ..Default::default() };
         let mut interleaved: Vec<f32> = Vec::new();
         let mut mono: Vec<f32> = Vec::new();
         let (mut consecutive, mut total) = (0usize, 0usize);
@@ -342,11 +306,7 @@ impl Source {
             _ => false,
         };
         let at = |st: &DecodeStats| {
-            if st.rate > 0 {
-                st.frames as f64 / st.rate as f64
-            } else {
-                0.0
-            }
+            if st.rate > 0 { st.frames as f64 / st.rate as f64 } else { 0.0 }
         };
         loop {
             let packet = match self.format.next_packet() {
@@ -356,10 +316,7 @@ impl Source {
                 Err(SymError::ResetRequired) => break,
                 Err(SymError::IoError(e)) => {
                     if st.frames == 0 && e.kind() != std::io::ErrorKind::UnexpectedEof {
-                        return Err(AudioError::Io {
-                            path: self.path.clone(),
-                            source: e,
-                        });
+                        return Err(AudioError::Io { path: self.path.clone(), source: e });
                     }
                     if e.kind() != std::io::ErrorKind::UnexpectedEof {
                         warn!(path = %self.path.display(), "read error after {:.1} s, keeping what was decoded: {e}", at(&st));
@@ -374,10 +331,7 @@ impl Source {
                             warn!(path = %self.path.display(), "demux failed at {:.1} s, keeping what was decoded: {e}", at(&st));
                             break;
                         }
-                        return Err(AudioError::Decode {
-                            at_s: at(&st),
-                            msg: e.to_string(),
-                        });
+                        return Err(AudioError::Decode { at_s: at(&st), msg: e.to_string() });
                     }
                     continue;
                 }
@@ -395,10 +349,7 @@ impl Source {
                             warn!(path = %self.path.display(), "too many bad packets after {:.1} s, keeping what was decoded", at(&st));
                             break;
                         }
-                        return Err(AudioError::Decode {
-                            at_s: at(&st),
-                            msg: "too many corrupt packets".into(),
-                        });
+                        return Err(AudioError::Decode { at_s: at(&st), msg: "too many corrupt packets".into() });
                     }
                     continue;
                 }
@@ -407,10 +358,7 @@ impl Source {
                         warn!(path = %self.path.display(), "decoder stopped at {:.1} s: {e}", at(&st));
                         break;
                     }
-                    return Err(AudioError::Decode {
-                        at_s: at(&st),
-                        msg: e.to_string(),
-                    });
+                    return Err(AudioError::Decode { at_s: at(&st), msg: e.to_string() });
                 }
             };
             consecutive = 0;
@@ -433,9 +381,7 @@ impl Source {
             }
             let (skip, keep) = Self::kept_range(exact_tb, &packet, frames);
             decoded.copy_to_vec_interleaved::<f32>(&mut interleaved);
-            let kept = interleaved
-                .get(skip * ch..(skip + keep) * ch)
-                .unwrap_or(&[]);
+            let kept = interleaved.get(skip * ch..(skip + keep) * ch).unwrap_or(&[]);
             mono.clear();
             if ch == 1 {
                 mono.extend_from_slice(kept);
@@ -446,11 +392,7 @@ impl Source {
             let mut index = self.packet_index(&packet, st.rate);
             if let Some((start, end)) = self.playable {
                 // Timestamps are samples here (checked when `playable` was set).
-                let Some(t0) = packet
-                    .pts
-                    .get()
-                    .checked_add(i64::try_from(packet.trim_start.get()).unwrap_or(i64::MAX))
-                else {
+                let Some(t0) = packet.pts.get().checked_add(i64::try_from(packet.trim_start.get()).unwrap_or(i64::MAX)) else {
                     continue;
                 };
                 let n = mono.len() as i64;
@@ -478,11 +420,7 @@ impl Source {
 /// Decodes the whole file to mono at its own rate.
 fn decode_full(path: &Path) -> Result<(Vec<f32>, DecodeStats, Option<u64>), AudioError> {
     let mut src = open(path)?;
-    let header_frames = if src.frames_estimated {
-        None
-    } else {
-        src.num_frames
-    };
+    let header_frames = if src.frames_estimated { None } else { src.num_frames };
     let cap = header_frames.map_or(0, |n| n.min(MAX_PREALLOC as u64) as usize);
     let mut out: Vec<f32> = Vec::with_capacity(cap);
     let st = src.decode(|b| {
@@ -527,23 +465,10 @@ pub struct StreamInfo {
 /// Decodes the whole file to mono at its own rate, as [`load_full`] does before resampling,
 /// handing each decoded block to `on_block` as soon as it is decoded (for progressive
 /// displays); `on_block` returns false to stop. Returns the rate and the frames decoded.
-pub fn decode_progressive(
-    path: &Path,
-    mut on_block: impl FnMut(&StreamInfo, &[f32]) -> bool,
-) -> Result<(u32, u64), AudioError> {
+pub fn decode_progressive(path: &Path, mut on_block: impl FnMut(&StreamInfo, &[f32]) -> bool) -> Result<(u32, u64), AudioError> {
     let mut src = open(path)?;
-    let info = StreamInfo {
-        rate_hz: src.rate,
-        frames: src.num_frames,
-        frames_exact: !src.frames_estimated,
-    };
-    let st = src.decode(|b| {
-        if on_block(&info, b.mono) {
-            Flow::Continue
-        } else {
-            Flow::Stop
-        }
-    })?;
+    let info = StreamInfo { rate_hz: src.rate, frames: src.num_frames, frames_exact: !src.frames_estimated };
+    let st = src.decode(|b| if on_block(&info, b.mono) { Flow::Continue } else { Flow::Stop })?;
     if st.frames == 0 || st.rate == 0 {
         return Err(AudioError::Empty);
     }
@@ -567,11 +492,7 @@ pub fn center_crop(y: &[f32], fit: usize) -> Vec<f32> {
 /// The upstream centre crop: exactly `crop_samples` samples at `target_hz`, equal to
 /// [`center_crop`] of the whole resampled track, decoding only the span it needs when the
 /// container can seek and knows its length (else a full decode).
-pub fn load_center(
-    path: &Path,
-    target_hz: u32,
-    crop_samples: usize,
-) -> Result<LoadedAudio, AudioError> {
+pub fn load_center(path: &Path, target_hz: u32, crop_samples: usize) -> Result<LoadedAudio, AudioError> {
     let t0 = Instant::now();
     match try_load_center_seek(path, target_hz, crop_samples) {
         Ok(Some(a)) => return Ok(a),
@@ -632,21 +553,14 @@ fn count_frames(src: &mut Source) -> Option<u64> {
 }
 
 /// `Ok(None)` means "this file needs a full decode" (short, unseekable, unknown length...).
-fn try_load_center_seek(
-    path: &Path,
-    target_hz: u32,
-    crop: usize,
-) -> Result<Option<LoadedAudio>, AudioError> {
+fn try_load_center_seek(path: &Path, target_hz: u32, crop: usize) -> Result<Option<LoadedAudio>, AudioError> {
     let t0 = Instant::now();
     let mut src = open(path)?;
     let Some(from) = src.rate else {
         return Ok(None);
     };
     // Only a time base of exactly 1/rate gives sample-exact placement without rounding doubts.
-    if src
-        .time_base
-        .is_some_and(|tb| TimeBase::try_from_recip(from) != Some(tb))
-    {
+    if src.time_base.is_some_and(|tb| TimeBase::try_from_recip(from) != Some(tb)) {
         return Ok(None);
     }
     // The first playable sample's timestamp is the origin of the sample grid (0 for gapless
@@ -697,17 +611,8 @@ fn try_load_center_seek(
     if seek_to > 0 {
         let ts = Timestamp::new(src.start_ts.saturating_add(seek_to as i64));
         src.format
-            .seek(
-                SeekMode::Accurate,
-                SeekTo::Timestamp {
-                    ts,
-                    track_id: src.track_id,
-                },
-            )
-            .map_err(|e| AudioError::Decode {
-                at_s: seek_to as f64 / from as f64,
-                msg: format!("seek: {e}"),
-            })?;
+            .seek(SeekMode::Accurate, SeekTo::Timestamp { ts, track_id: src.track_id })
+            .map_err(|e| AudioError::Decode { at_s: seek_to as f64 / from as f64, msg: format!("seek: {e}") })?;
         src.decoder.reset();
     }
 
@@ -732,21 +637,12 @@ fn try_load_center_seek(
         let a = start.max(0) as usize;
         let z = (end as usize).min(len);
         if a < z {
-            seg[a..z]
-                .copy_from_slice(&b.mono[(a as i64 - start) as usize..(z as i64 - start) as usize]);
+            seg[a..z].copy_from_slice(&b.mono[(a as i64 - start) as usize..(z as i64 - start) as usize]);
             covered += z - a;
         }
-        if end as usize >= len {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        }
+        if end as usize >= len { Flow::Stop } else { Flow::Continue }
     })?;
-    if untimed
-        || first.is_none_or(|f| f > 0)
-        || covered + from as usize / 10 < len
-        || st.rate != from
-    {
+    if untimed || first.is_none_or(|f| f > 0) || covered + from as usize / 10 < len || st.rate != from {
         debug!(path = %path.display(), ?first, covered, len, "seek decode did not cover the span");
         return Ok(None);
     }
@@ -754,9 +650,7 @@ fn try_load_center_seek(
     let t1 = Instant::now();
     let z = resample(&seg, from, target_hz)?;
     let off = k0 - out_offset;
-    let mut samples = z
-        .get(off..)
-        .map_or_else(Vec::new, |s| s[..crop.min(s.len())].to_vec());
+    let mut samples = z.get(off..).map_or_else(Vec::new, |s| s[..crop.min(s.len())].to_vec());
     samples.resize(crop, 0.0);
     Ok(Some(LoadedAudio {
         samples,
@@ -783,20 +677,10 @@ fn resampled_len(len: usize, from: u32, to: u32) -> usize {
 /// block grid that [`load_center`] aligns its segments to.
 fn make_resampler(from: u32, to: u32) -> Result<Fft<f32>, AudioError> {
     if from == 0 || to == 0 || from > 1_000_000 || to > 1_000_000 {
-        return Err(AudioError::Resample(format!(
-            "unsupported rates {from} -> {to} Hz"
-        )));
+        return Err(AudioError::Resample(format!("unsupported rates {from} -> {to} Hz")));
     }
-    Fft::<f32>::new_custom(
-        from as usize,
-        to as usize,
-        4096,
-        2,
-        1,
-        WindowFunction::BlackmanHarris2,
-        FixedSync::Input,
-    )
-    .map_err(|e| AudioError::Resample(e.to_string()))
+    Fft::<f32>::new_custom(from as usize, to as usize, 4096, 2, 1, WindowFunction::BlackmanHarris2, FixedSync::Input)
+        .map_err(|e| AudioError::Resample(e.to_string()))
 }
 
 /// Resamples mono audio (rubato FFT resampler, delay-compensated: output sample k is at time
@@ -810,11 +694,8 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, A
         return Ok(Vec::new());
     }
     let mut r = make_resampler(from_hz, to_hz)?;
-    let input = InterleavedSlice::new(samples, 1, samples.len())
-        .map_err(|e| AudioError::Resample(e.to_string()))?;
-    let out = r
-        .process_all(&input, samples.len(), None)
-        .map_err(|e| AudioError::Resample(e.to_string()))?;
+    let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| AudioError::Resample(e.to_string()))?;
+    let out = r.process_all(&input, samples.len(), None).map_err(|e| AudioError::Resample(e.to_string()))?;
     let mut v = out.take_data();
     v.resize(want, 0.0);
     Ok(v)
@@ -828,13 +709,7 @@ mod tests {
     use std::process::Command;
 
     /// Minimal 16-bit PCM WAV writer; `frames[i]` holds one sample per channel.
-    fn write_wav(
-        path: &Path,
-        rate: u32,
-        channels: usize,
-        n: usize,
-        f: impl Fn(usize, usize) -> f64,
-    ) {
+    fn write_wav(path: &Path, rate: u32, channels: usize, n: usize, f: impl Fn(usize, usize) -> f64) {
         let data_len = (n * channels * 2) as u32;
         let mut b = Vec::with_capacity(44 + data_len as usize);
         b.extend_from_slice(b"RIFF");
@@ -855,9 +730,7 @@ mod tests {
                 b.extend_from_slice(&v.to_le_bytes());
             }
         }
-        std::fs::File::create(path)
-            .and_then(|mut fh| fh.write_all(&b))
-            .expect("write wav");
+        std::fs::File::create(path).and_then(|mut fh| fh.write_all(&b)).expect("write wav");
     }
 
     fn sine(freq: f64, rate: u32, amp: f64) -> impl Fn(usize, usize) -> f64 {
@@ -868,9 +741,7 @@ mod tests {
     fn music(rate: u32) -> impl Fn(usize, usize) -> f64 {
         move |i, c| {
             let t = i as f64 / rate as f64;
-            let mut h = (i as u64)
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(c as u64 * 1442695040888963407);
+            let mut h = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(c as u64 * 1442695040888963407);
             h ^= h >> 33;
             let noise = (h % 2001) as f64 / 1000.0 - 1.0;
             0.25 * (2.0 * PI * 220.0 * t).sin() * (0.5 + 0.5 * (2.0 * PI * 0.3 * t).sin())
@@ -892,27 +763,15 @@ mod tests {
 
     fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
     fn ffmpeg() -> bool {
-        Command::new("ffmpeg")
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
+        Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success())
     }
 
     fn ffmpeg_convert(src: &Path, dst: &Path, args: &[&str]) -> bool {
-        Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-i"])
-            .arg(src)
-            .args(args)
-            .arg(dst)
-            .status()
-            .is_ok_and(|s| s.success())
+        Command::new("ffmpeg").args(["-y", "-loglevel", "error", "-i"]).arg(src).args(args).arg(dst).status().is_ok_and(|s| s.success())
     }
 
     #[test]
@@ -923,26 +782,13 @@ mod tests {
         write_wav(&p, 44100, 2, n, sine(1000.0, 44100, 0.5));
         let a = load_full(&p, 12000).expect("decode");
         assert_eq!(a.samples.len(), 12000 * 5);
-        assert_eq!(
-            (a.source_rate_hz, a.channels, a.sample_rate_hz),
-            (44100, 2, 12000)
-        );
+        assert_eq!((a.source_rate_hz, a.channels, a.sample_rate_hz), (44100, 2, 12000));
         assert!((a.duration_s.unwrap_or(0.0) - 5.0).abs() < 1e-9);
-        let want: Vec<f64> = (0..a.samples.len())
-            .map(|k| 0.5 * (2.0 * PI * 1000.0 * k as f64 / 12000.0).sin())
-            .collect();
+        let want: Vec<f64> = (0..a.samples.len()).map(|k| 0.5 * (2.0 * PI * 1000.0 * k as f64 / 12000.0).sin()).collect();
         let (lo, hi) = (1200, a.samples.len() - 1200);
         let c = corr(&a.samples[lo..hi], &want[lo..hi]);
-        let rms = (a.samples[lo..hi]
-            .iter()
-            .map(|&x| x as f64 * x as f64)
-            .sum::<f64>()
-            / (hi - lo) as f64)
-            .sqrt();
-        println!(
-            "sine: corr {c:.6}, rms {rms:.4} (want {:.4})",
-            0.5 / 2f64.sqrt()
-        );
+        let rms = (a.samples[lo..hi].iter().map(|&x| x as f64 * x as f64).sum::<f64>() / (hi - lo) as f64).sqrt();
+        println!("sine: corr {c:.6}, rms {rms:.4} (want {:.4})", 0.5 / 2f64.sqrt());
         assert!(c > 0.999, "corr {c}");
         assert!((rms - 0.5 / 2f64.sqrt()).abs() < 0.005, "rms {rms}");
     }
@@ -976,10 +822,7 @@ mod tests {
         write_wav(&wav, 44100, 2, 44100 * 100 + 777, music(44100));
         let cases: &[(&str, &[&str])] = &[
             ("mp3", &["-c:a", "libmp3lame", "-b:a", "192k"]),
-            (
-                "cbr_nolame.mp3",
-                &["-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0"],
-            ),
+            ("cbr_nolame.mp3", &["-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0"]),
             ("flac", &[]),
             ("ogg", &["-c:a", "libvorbis", "-q:a", "5"]),
             ("m4a", &["-c:a", "aac", "-b:a", "160k"]),
@@ -1012,9 +855,7 @@ mod tests {
 
     /// Index of the largest |sample| in `y[lo..hi]`.
     fn peak_at(y: &[f32], lo: usize, hi: usize) -> usize {
-        (lo..hi.min(y.len()))
-            .max_by(|&a, &b| y[a].abs().total_cmp(&y[b].abs()))
-            .unwrap_or(lo)
+        (lo..hi.min(y.len())).max_by(|&a, &b| y[a].abs().total_cmp(&y[b].abs())).unwrap_or(lo)
     }
 
     /// Encodes a WAV with clicks at known positions to m4a/aac and checks the clicks and the
@@ -1030,9 +871,7 @@ mod tests {
         let wav = dir.path().join("clicks.wav");
         let n = 44100 * 3 + 321;
         let clicks = [4410 + 17, 44100 + 5, 2 * 44100 + 29];
-        write_wav(&wav, 44100, 2, n, |i, _| {
-            if clicks.contains(&i) { 0.9 } else { 0.0 }
-        });
+        write_wav(&wav, 44100, 2, n, |i, _| if clicks.contains(&i) { 0.9 } else { 0.0 });
         let reference = load_full(&wav, 12000).expect("wav");
         let m4a = dir.path().join("clicks.m4a");
         assert!(ffmpeg_convert(&wav, &m4a, &["-c:a", "aac", "-b:a", "192k"]));
@@ -1040,16 +879,11 @@ mod tests {
         // iTunes freeform tag appended to moov/udta/meta/ilst (all last in the file).
         let smpb = dir.path().join("smpb.m4a");
         let mut b = std::fs::read(&m4a).expect("read");
-        let at = b
-            .windows(4)
-            .position(|w| w == b"elst")
-            .expect("ffmpeg writes an edit list");
+        let at = b.windows(4).position(|w| w == b"elst").expect("ffmpeg writes an edit list");
         // elst: version/flags, count, then (segment_duration, media_time) of entry 0.
         assert_eq!(b[at + 16..at + 20], 1024u32.to_be_bytes());
         b[at + 16..at + 20].copy_from_slice(&0u32.to_be_bytes());
-        let boxed = |kind: &[u8], body: &[u8]| {
-            [&((body.len() + 8) as u32).to_be_bytes()[..], kind, body].concat()
-        };
+        let boxed = |kind: &[u8], body: &[u8]| [&((body.len() + 8) as u32).to_be_bytes()[..], kind, body].concat();
         let value = format!(" 00000000 00000400 00000000 {n:016X} 00000000 00000000");
         let tag = boxed(
             b"----",
@@ -1081,18 +915,12 @@ mod tests {
         for p in [&m4a, &smpb] {
             let name = p.file_name().and_then(|s| s.to_str()).unwrap_or("?");
             let a = load_full(p, 12000).expect("m4a");
-            let (da, dw) = (
-                a.duration_s.unwrap_or(0.0),
-                reference.duration_s.unwrap_or(0.0),
-            );
+            let (da, dw) = (a.duration_s.unwrap_or(0.0), reference.duration_s.unwrap_or(0.0));
             println!("{name}: duration {da:.6} s vs wav {dw:.6} s");
             assert!((da - dw).abs() < 1e-3, "{name}: duration {da} vs {dw}");
             for &c in &clicks {
                 let k = c * 12000 / 44100;
-                let (want, got) = (
-                    peak_at(&reference.samples, k - 600, k + 600),
-                    peak_at(&a.samples, k - 600, k + 600),
-                );
+                let (want, got) = (peak_at(&reference.samples, k - 600, k + 600), peak_at(&a.samples, k - 600, k + 600));
                 println!("{name}: click at {want} (12 kHz) in the wav, {got} decoded");
                 // The priming is 279 samples at 12 kHz; AAC only smears a click by a few.
                 assert!(want.abs_diff(got) <= 2, "{name}: click {want} vs {got}");
@@ -1116,17 +944,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("six.wav");
         // Channel c carries 0.1*(c+1) DC-free tone; the mean is a 0.35-amplitude tone.
-        write_wav(&p, 48000, 6, 48000 * 2, |i, c| {
-            0.1 * (c + 1) as f64 * (2.0 * PI * 500.0 * i as f64 / 48000.0).sin()
-        });
+        write_wav(&p, 48000, 6, 48000 * 2, |i, c| 0.1 * (c + 1) as f64 * (2.0 * PI * 500.0 * i as f64 / 48000.0).sin());
         let a = load_full(&p, 12000).expect("6ch");
-        assert_eq!(
-            (a.channels, a.source_rate_hz, a.samples.len()),
-            (6, 48000, 24000)
-        );
-        let peak = a.samples[2000..22000]
-            .iter()
-            .fold(0.0f32, |m, &v| m.max(v.abs()));
+        assert_eq!((a.channels, a.source_rate_hz, a.samples.len()), (6, 48000, 24000));
+        let peak = a.samples[2000..22000].iter().fold(0.0f32, |m, &v| m.max(v.abs()));
         assert!((peak - 0.35).abs() < 0.01, "peak {peak}");
     }
 
@@ -1138,9 +959,7 @@ mod tests {
             write_wav(&p, rate, 1, rate as usize * 4, sine(700.0, rate, 0.5));
             let a = load_full(&p, 12000).expect("decode");
             assert_eq!(a.samples.len(), 48000, "{rate}");
-            let want: Vec<f64> = (0..48000)
-                .map(|k| 0.5 * (2.0 * PI * 700.0 * k as f64 / 12000.0).sin())
-                .collect();
+            let want: Vec<f64> = (0..48000).map(|k| 0.5 * (2.0 * PI * 700.0 * k as f64 / 12000.0).sin()).collect();
             let c = corr(&a.samples[2000..46000], &want[2000..46000]);
             assert!(c > 0.999, "{rate}: corr {c}");
         }
@@ -1165,10 +984,7 @@ mod tests {
         let flac = dir.path().join("junk.flac");
         std::fs::write(&flac, &junk).expect("write");
         let r = load_center(&flac, 12000, 349440);
-        println!(
-            "random .flac: {:?}",
-            r.as_ref().err().map(|e| e.to_string())
-        );
+        println!("random .flac: {:?}", r.as_ref().err().map(|e| e.to_string()));
         assert!(r.is_err());
 
         let ogg = dir.path().join("text.ogg");
@@ -1178,10 +994,7 @@ mod tests {
         assert!(r.is_err());
 
         let missing = dir.path().join("missing.wav");
-        assert!(matches!(
-            load_full(&missing, 12000),
-            Err(AudioError::Io { .. })
-        ));
+        assert!(matches!(load_full(&missing, 12000), Err(AudioError::Io { .. })));
 
         // A WAV header claiming far more data than present, and an absurd rate.
         let liar = dir.path().join("liar.wav");
@@ -1191,22 +1004,12 @@ mod tests {
         b[40..44].copy_from_slice(&(u32::MAX - 64).to_le_bytes());
         std::fs::write(&liar, &b).expect("write");
         let r = load_center(&liar, 12000, 349440);
-        println!(
-            "lying wav: {:?}",
-            r.as_ref()
-                .map(|a| a.samples.len())
-                .map_err(|e| e.to_string())
-        );
+        println!("lying wav: {:?}", r.as_ref().map(|a| a.samples.len()).map_err(|e| e.to_string()));
         if let Ok(a) = r {
             assert_eq!(a.samples.len(), 349440);
         }
         let r = load_full(&liar, 12000);
-        println!(
-            "lying wav, full: {:?}",
-            r.as_ref()
-                .map(|a| a.samples.len())
-                .map_err(|e| e.to_string())
-        );
+        println!("lying wav, full: {:?}", r.as_ref().map(|a| a.samples.len()).map_err(|e| e.to_string()));
         // Truncated header.
         let trunc = dir.path().join("trunc.wav");
         std::fs::write(&trunc, &b[..30]).expect("write");
@@ -1223,11 +1026,7 @@ mod tests {
         let wav = dir.path().join("src.wav");
         write_wav(&wav, 44100, 2, 44100 * 60, music(44100));
         let mp3 = dir.path().join("x.mp3");
-        assert!(ffmpeg_convert(
-            &wav,
-            &mp3,
-            &["-c:a", "libmp3lame", "-b:a", "128k"]
-        ));
+        assert!(ffmpeg_convert(&wav, &mp3, &["-c:a", "libmp3lame", "-b:a", "128k"]));
         let b = std::fs::read(&mp3).expect("read");
         let cut = dir.path().join("cut.mp3");
         std::fs::write(&cut, &b[..b.len() / 3 + 17]).expect("write");
@@ -1248,10 +1047,7 @@ mod tests {
         let gp = dir.path().join("garbage.mp3");
         std::fs::write(&gp, &g).expect("write");
         let a = load_full(&gp, 12000).expect("mp3 with a garbage patch");
-        println!(
-            "mp3 with garbage patch: {:.2} s decoded",
-            a.samples.len() as f64 / 12000.0
-        );
+        println!("mp3 with garbage patch: {:.2} s decoded", a.samples.len() as f64 / 12000.0);
         assert!(a.samples.len() > 12000 * 50);
     }
 
@@ -1264,14 +1060,8 @@ mod tests {
             .output()
             .expect("ffmpeg");
         assert!(out.status.success());
-        let pcm: Vec<f32> = out
-            .stdout
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        pcm.chunks_exact(channels)
-            .map(|f| f.iter().sum::<f32>() / channels as f32)
-            .collect()
+        let pcm: Vec<f32> = out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        pcm.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect()
     }
 
     /// Ogg Opus and WebM Opus decode (libopus) with the pre-skip dropped: clicks land where the
@@ -1294,11 +1084,7 @@ mod tests {
             let reference = load_full(&wav, 48000).expect("wav");
             for ext in ["opus", "webm"] {
                 let p = dir.path().join(format!("clicks{channels}.{ext}"));
-                assert!(ffmpeg_convert(
-                    &wav,
-                    &p,
-                    &["-c:a", "libopus", "-b:a", "160k"]
-                ));
+                assert!(ffmpeg_convert(&wav, &p, &["-c:a", "libopus", "-b:a", "160k"]));
                 let a = load_full(&p, 48000).unwrap_or_else(|e| panic!("{ext}: {e}"));
                 assert_eq!((a.source_rate_hz, a.channels), (48000, channels));
                 let len = a.samples.len();
@@ -1310,21 +1096,13 @@ mod tests {
                     assert!((n..=n + 960).contains(&len), "webm length {len}");
                 }
                 for &c in &clicks {
-                    let (want, got) = (
-                        peak_at(&reference.samples, c - 600, c + 600),
-                        peak_at(&a.samples, c - 600, c + 600),
-                    );
+                    let (want, got) = (peak_at(&reference.samples, c - 600, c + 600), peak_at(&a.samples, c - 600, c + 600));
                     assert!(want.abs_diff(got) <= 2, "{ext}: click {want} vs {got}");
                 }
                 let ff = ffmpeg_decode_mono(&p, channels);
                 let m = ff.len().min(len);
                 let d = max_abs_diff(&a.samples[..m], &ff[..m]);
-                let mean = a.samples[..m]
-                    .iter()
-                    .zip(&ff[..m])
-                    .map(|(x, y)| f64::from((x - y).abs()))
-                    .sum::<f64>()
-                    / m as f64;
+                let mean = a.samples[..m].iter().zip(&ff[..m]).map(|(x, y)| f64::from((x - y).abs())).sum::<f64>() / m as f64;
                 println!("{channels} ch .{ext}: vs ffmpeg max {d:e}, mean {mean:e}");
                 assert!(d < 0.02 && mean < 1e-4, "{ext}: max {d} mean {mean}");
             }
@@ -1341,11 +1119,7 @@ mod tests {
         let wav = dir.path().join("src.wav");
         write_wav(&wav, 48000, 2, 48000 * 20, music(48000));
         let p = dir.path().join("x.opus");
-        assert!(ffmpeg_convert(
-            &wav,
-            &p,
-            &["-c:a", "libopus", "-b:a", "96k"]
-        ));
+        assert!(ffmpeg_convert(&wav, &p, &["-c:a", "libopus", "-b:a", "96k"]));
         let b = std::fs::read(&p).expect("read");
         let write = |name: &str, bytes: &[u8]| {
             let q = dir.path().join(name);
@@ -1366,12 +1140,7 @@ mod tests {
             *x = (s >> 56) as u8;
         }
         let r = load_full(&write("garbage.opus", &g), 12000);
-        println!(
-            "opus with garbage patch: {:?}",
-            r.as_ref()
-                .map(|a| a.samples.len())
-                .map_err(|e| e.to_string())
-        );
+        println!("opus with garbage patch: {:?}", r.as_ref().map(|a| a.samples.len()).map_err(|e| e.to_string()));
         assert!(r.is_ok_and(|a| a.samples.len() > 12000 * 15));
         // Packets scrambled under valid page CRCs reach libopus: bad packets are skipped.
         let mut pages = ogg_pages(&b);
@@ -1383,20 +1152,12 @@ mod tests {
         }
         let scrambled = ogg_join(pages);
         let r = load_full(&write("scrambled.opus", &scrambled), 12000);
-        println!(
-            "opus with scrambled packets: {:?}",
-            r.as_ref()
-                .map(|a| a.samples.len())
-                .map_err(|e| e.to_string())
-        );
+        println!("opus with scrambled packets: {:?}", r.as_ref().map(|a| a.samples.len()).map_err(|e| e.to_string()));
         // A bad OpusHead (family 1 without its mapping table) under a valid CRC, headers only,
         // random bytes, text: errors, never panics.
         let mut pages = ogg_pages(&b);
         let head = pages.first_mut().expect("first page");
-        let at = head
-            .windows(8)
-            .position(|w| w == b"OpusHead")
-            .expect("OpusHead");
+        let at = head.windows(8).position(|w| w == b"OpusHead").expect("OpusHead");
         head[at + 18] = 1;
         let bad_head = ogg_join(pages);
         let head_end = b.windows(8).position(|w| w == b"OpusTags").expect("tags") + 64;
@@ -1414,12 +1175,7 @@ mod tests {
             ("text.opus", "not audio\n".repeat(500).as_bytes()),
         ] {
             let r = load_center(&write(name, bytes), 12000, 349440);
-            println!(
-                "{name}: {:?}",
-                r.as_ref()
-                    .map(|a| a.samples.len())
-                    .map_err(|e| e.to_string())
-            );
+            println!("{name}: {:?}", r.as_ref().map(|a| a.samples.len()).map_err(|e| e.to_string()));
             assert!(r.is_err(), "{name}");
         }
     }
@@ -1430,10 +1186,7 @@ mod tests {
         let mut pos = 0;
         while pos + 27 <= b.len() && &b[pos..pos + 4] == b"OggS" {
             let nseg = usize::from(b[pos + 26]);
-            let body: usize = b[pos + 27..pos + 27 + nseg]
-                .iter()
-                .map(|&x| usize::from(x))
-                .sum();
+            let body: usize = b[pos + 27..pos + 27 + nseg].iter().map(|&x| usize::from(x)).sum();
             let end = pos + 27 + nseg + body;
             pages.push(b[pos..end].to_vec());
             pos = end;
@@ -1447,11 +1200,7 @@ mod tests {
             data.iter().fold(0u32, |mut c, &x| {
                 c ^= u32::from(x) << 24;
                 for _ in 0..8 {
-                    c = if c & 0x8000_0000 != 0 {
-                        (c << 1) ^ 0x04c1_1db7
-                    } else {
-                        c << 1
-                    };
+                    c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04c1_1db7 } else { c << 1 };
                 }
                 c
             })
@@ -1501,25 +1250,13 @@ mod tests {
         let mut s = String::new();
         for _ in 0..2 {
             for name in ["actionable", "cute", "dubstep", "thejazzpiano"] {
-                s.push_str(&format!(
-                    "file '{}'\n",
-                    dir.join(format!("bensound-{name}.mp3")).display()
-                ));
+                s.push_str(&format!("file '{}'\n", dir.join(format!("bensound-{name}.mp3")).display()));
             }
         }
         std::fs::write(&list, s).expect("write list");
         let long = tmp.path().join("long.mp3");
         let ok = Command::new("ffmpeg")
-            .args([
-                "-y",
-                "-loglevel",
-                "error",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-            ])
+            .args(["-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i"])
             .arg(&list)
             .args(["-c:a", "libmp3lame", "-b:a", "192k"])
             .arg(&long)

@@ -310,7 +310,13 @@ impl Cache {
             .map_err(&err)?;
         let rows = stmt
             .query_map(params![manifest.id, mode.as_str()], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Vec<u8>>(4)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
             })
             .map_err(&err)?;
         let mut out = Vec::new();

@@ -115,8 +115,8 @@ impl UserConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserConfig::default()),
             Err(e) => return Err(ConfigError::Io { path: path.to_path_buf(), message: crate::engine::library::io_reason(&e) }),
         };
-        let config: UserConfig =
-            toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.to_path_buf(), message: e.to_string().trim().replace('\n', " ") })?;
+        let config: UserConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Invalid { path: path.to_path_buf(), message: e.to_string().trim().replace('\n', " ") })?;
         config.check().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(config)
     }

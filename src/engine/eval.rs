@@ -48,7 +48,11 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Option<f64> {
         let mut j = i;
         let (mut p, mut n) = (0usize, 0usize);
         while j < order.len() && scores[order[j]] == scores[order[i]] {
-            if labels[order[j]] { p += 1 } else { n += 1 }
+            if labels[order[j]] {
+                p += 1
+            } else {
+                n += 1
+            }
             j += 1;
         }
         credit += p as f64 * negatives_below as f64 + 0.5 * p as f64 * n as f64;
@@ -75,7 +79,11 @@ pub fn average_precision(labels: &[bool], scores: &[f64]) -> Option<f64> {
     while i < order.len() {
         let mut j = i;
         while j < order.len() && scores[order[j]] == scores[order[i]] {
-            if labels[order[j]] { tp += 1 } else { fp += 1 }
+            if labels[order[j]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
             j += 1;
         }
         let recall = tp as f64 / pos as f64;
@@ -389,9 +397,7 @@ pub fn evaluate(tags: &[String], labels: &[BTreeSet<usize>], scores: &[Vec<f32>]
         let positives = truth.iter().filter(|&&t| t).count();
         let negatives = truth.len() - positives;
         match (roc_auc(&truth, &s), average_precision(&truth, &s)) {
-            (Some(roc_auc), Some(pr_auc)) => {
-                per_tag.push(TagMetrics { tag: tag.clone(), positives, negatives, roc_auc, pr_auc })
-            }
+            (Some(roc_auc), Some(pr_auc)) => per_tag.push(TagMetrics { tag: tag.clone(), positives, negatives, roc_auc, pr_auc }),
             _ => skipped.push(TagCount { tag: tag.clone(), positives, negatives }),
         }
     }
@@ -525,8 +531,11 @@ pub fn build_report(
 
     let scan = library::scan(&settings.paths);
     let mut failed = scan.errors.len();
-    let mut excluded: Vec<Excluded> =
-        scan.errors.iter().map(|(p, reason)| Excluded { path: p.to_string_lossy().into_owned(), reason: reason.clone(), failed: true }).collect();
+    let mut excluded: Vec<Excluded> = scan
+        .errors
+        .iter()
+        .map(|(p, reason)| Excluded { path: p.to_string_lossy().into_owned(), reason: reason.clone(), failed: true })
+        .collect();
     let mut notes = Vec::new();
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
     // (file, labels) of every labelled file.
@@ -543,7 +552,11 @@ pub fn build_report(
                         used.insert(key);
                         labelled.push((file, set.clone()));
                     }
-                    None => excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: "not in the labels CSV".into(), failed: false }),
+                    None => excluded.push(Excluded {
+                        path: file.to_string_lossy().into_owned(),
+                        reason: "not in the labels CSV".into(),
+                        failed: false,
+                    }),
                 }
             }
             let missing = labels.by_path.keys().filter(|k| !used.contains(*k)).count();
@@ -554,9 +567,11 @@ pub fn build_report(
         LabelSource::FileTags => {
             for file in scan.files {
                 match read_file_labels(&file) {
-                    Ok(values) if values.is_empty() => {
-                        excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: "no genre or mood tag".into(), failed: false })
-                    }
+                    Ok(values) if values.is_empty() => excluded.push(Excluded {
+                        path: file.to_string_lossy().into_owned(),
+                        reason: "no genre or mood tag".into(),
+                        failed: false,
+                    }),
                     Ok(values) => {
                         let mut set = BTreeSet::new();
                         for v in values {
@@ -569,7 +584,11 @@ pub fn build_report(
                         }
                         labelled.push((file, set));
                     }
-                    Err(e) => excluded.push(Excluded { path: file.to_string_lossy().into_owned(), reason: format!("reading its tags: {e}"), failed: false }),
+                    Err(e) => excluded.push(Excluded {
+                        path: file.to_string_lossy().into_owned(),
+                        reason: format!("reading its tags: {e}"),
+                        failed: false,
+                    }),
                 }
             }
         }
@@ -591,11 +610,8 @@ pub fn build_report(
     // Only tracks every model scored are compared.
     let mut keep = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        let errors: Vec<String> = manifests
-            .iter()
-            .zip(&per_model)
-            .filter_map(|(m, r)| r[i].outcome.as_ref().err().map(|e| format!("{}: {e}", m.id)))
-            .collect();
+        let errors: Vec<String> =
+            manifests.iter().zip(&per_model).filter_map(|(m, r)| r[i].outcome.as_ref().err().map(|e| format!("{}: {e}", m.id))).collect();
         if errors.is_empty() {
             keep.push(i);
         } else {
@@ -719,18 +735,16 @@ mod tests {
         assert_eq!(per_tag[0].tag, "a");
         assert_eq!((per_tag[0].positives, per_tag[0].negatives), (1, 2));
         assert_eq!(per_tag[0].roc_auc, 1.0);
-        let skipped: Vec<(&str, usize, usize)> =
-            skipped.iter().map(|t| (t.tag.as_str(), t.positives, t.negatives)).collect();
+        let skipped: Vec<(&str, usize, usize)> = skipped.iter().map(|t| (t.tag.as_str(), t.positives, t.negatives)).collect();
         assert_eq!(skipped, vec![("b", 3, 0), ("c", 0, 3)]);
     }
 
     #[test]
     fn vocabulary_ignores_case_and_separators() {
-        let tags: Vec<String> =
-            ["Hip-Hop", "rnb", "female vocalists", "female vocalist", "Progressive rock", "jazz", "00s"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let tags: Vec<String> = ["Hip-Hop", "rnb", "female vocalists", "female vocalist", "Progressive rock", "jazz", "00s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let v = Vocabulary::new(&tags);
         for (label, want) in [
             ("hip hop", Some(0)),
@@ -768,8 +782,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let tags: Vec<String> =
-            ["rock", "jazz", "Hip-Hop", "female vocalists", "sad"].iter().map(|s| s.to_string()).collect();
+        let tags: Vec<String> = ["rock", "jazz", "Hip-Hop", "female vocalists", "sad"].iter().map(|s| s.to_string()).collect();
         let labels = read_labels_csv(&csv, &Vocabulary::new(&tags)).unwrap();
         let a = labels.by_path.get(&key_of(&d.join("sub/a.mp3"))).unwrap();
         assert_eq!(a, &BTreeSet::from([1, 2, 4]));
@@ -786,8 +799,7 @@ mod tests {
     #[test]
     fn inputs_per_clip_of_the_models() {
         for (id, want) in [("choi2016_crnn", 1), ("choi2016_cnn", 1), ("musicnn_msd", 10)] {
-            let m = Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(format!("{id}.toml")))
-                .unwrap();
+            let m = Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(format!("{id}.toml"))).unwrap();
             assert_eq!(inputs_per_clip(&m), want, "{id}");
         }
     }
@@ -838,10 +850,8 @@ mod tests {
                 .collect();
             cases.push((labels, scores));
         }
-        let input: Vec<serde_json::Value> = cases
-            .iter()
-            .map(|(l, s)| serde_json::json!({"labels": l.iter().map(|&b| b as u8).collect::<Vec<_>>(), "scores": s}))
-            .collect();
+        let input: Vec<serde_json::Value> =
+            cases.iter().map(|(l, s)| serde_json::json!({"labels": l.iter().map(|&b| b as u8).collect::<Vec<_>>(), "scores": s})).collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cases.json");
         std::fs::write(&path, serde_json::to_vec(&input).unwrap()).unwrap();
@@ -850,11 +860,7 @@ from sklearn.metrics import roc_auc_score, average_precision_score\n\
 cases = json.load(open(sys.argv[1]))\n\
 print(json.dumps([[roc_auc_score(c['labels'], c['scores']), average_precision_score(c['labels'], c['scores'])] for c in cases]))\n";
         let out = std::process::Command::new(&python).arg("-c").arg(script).arg(&path).output().unwrap();
-        assert!(
-            out.status.success(),
-            "scikit-learn failed (is it in .venv? `make setup`): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "scikit-learn failed (is it in .venv? `make setup`): {}", String::from_utf8_lossy(&out.stderr));
         let reference: Vec<[f64; 2]> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(reference.len(), cases.len());
         for (i, ((labels, scores), [roc, ap])) in cases.iter().zip(&reference).enumerate() {

@@ -165,9 +165,7 @@ pub struct MelFrontend {
 
 impl std::fmt::Debug for MelFrontend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MelFrontend")
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+        f.debug_struct("MelFrontend").field("params", &self.params).finish_non_exhaustive()
     }
 }
 
@@ -182,16 +180,9 @@ impl MelFrontend {
     /// manifest loader should reject first.
     pub fn new(params: &FrontendParams) -> Self {
         let n_fft = params.n_fft;
-        assert!(
-            n_fft >= 2 && n_fft.is_multiple_of(2),
-            "n_fft must be even and >= 2, got {n_fft}"
-        );
+        assert!(n_fft >= 2 && n_fft.is_multiple_of(2), "n_fft must be even and >= 2, got {n_fft}");
         assert!(params.hop_samples > 0, "hop_samples must be > 0");
-        let window = (0..n_fft)
-            .map(|n| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / n_fft as f64).cos()) as f32
-            })
-            .collect();
+        let window = (0..n_fft).map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / n_fft as f64).cos()) as f32).collect();
         let half = n_fft / 2;
         let twiddles = (0..=half)
             .map(|k| {
@@ -201,37 +192,18 @@ impl MelFrontend {
             .collect();
         let fft = FftPlanner::<f32>::new().plan_fft_forward(half);
         let bank = |rolloff: Option<(f64, f64)>| -> Vec<MelBand> {
-            mel_filterbank(
-                params.sample_rate_hz as f64,
-                n_fft,
-                params.n_mels,
-                params.fmin_hz as f64,
-                params.fmax_hz as f64,
-                rolloff,
-            )
-            .iter()
-            .map(|row| {
-                let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
-                let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
-                MelBand {
-                    first_bin: first,
-                    weights: row[first..last].to_vec(),
-                }
-            })
-            .collect()
+            mel_filterbank(params.sample_rate_hz as f64, n_fft, params.n_mels, params.fmin_hz as f64, params.fmax_hz as f64, rolloff)
+                .iter()
+                .map(|row| {
+                    let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+                    let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
+                    MelBand { first_bin: first, weights: row[first..last].to_vec() }
+                })
+                .collect()
         };
         let bands = bank(None);
-        let bands_rolloff = params
-            .resampler_rolloff_hz
-            .map(|[p, s]| bank(Some((p as f64, s as f64))));
-        MelFrontend {
-            params: params.clone(),
-            window,
-            twiddles,
-            fft,
-            bands,
-            bands_rolloff,
-        }
+        let bands_rolloff = params.resampler_rolloff_hz.map(|[p, s]| bank(Some((p as f64, s as f64))));
+        MelFrontend { params: params.clone(), window, twiddles, fft, bands, bands_rolloff }
     }
 
     /// The settings this front end was built from.
@@ -289,10 +261,7 @@ impl MelFrontend {
                 // Pack even/odd samples as real/imaginary parts: the half-size complex FFT of
                 // this sequence gives the full real FFT after one post-processing pass.
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = Complex32::new(
-                        src[2 * j] * self.window[2 * j],
-                        src[2 * j + 1] * self.window[2 * j + 1],
-                    );
+                    *d = Complex32::new(src[2 * j] * self.window[2 * j], src[2 * j + 1] * self.window[2 * j + 1]);
                 }
             }
             self.fft.process_with_scratch(batch, &mut scratch);
@@ -326,11 +295,7 @@ impl MelFrontend {
                 let floor_db = 10.0 * amin.max(f32::MIN_POSITIVE).log10();
                 let mut max_db = f32::NEG_INFINITY;
                 mel.mapv_inplace(|s| {
-                    let db = if s > 0.0 {
-                        e * 10.0 * s.log10()
-                    } else {
-                        floor_db
-                    };
+                    let db = if s > 0.0 { e * 10.0 * s.log10() } else { floor_db };
                     let db = db.max(floor_db);
                     max_db = max_db.max(db);
                     db
@@ -353,12 +318,7 @@ impl MelFrontend {
 
 /// The `n_fft` samples of frame starting at `start` (may be negative) of the reflect-padded
 /// signal; borrows `samples` directly when the frame lies inside it.
-fn frame_samples<'a>(
-    samples: &'a [f32],
-    start: isize,
-    n_fft: usize,
-    tmp: &'a mut [f32],
-) -> &'a [f32] {
+fn frame_samples<'a>(samples: &'a [f32], start: isize, n_fft: usize, tmp: &'a mut [f32]) -> &'a [f32] {
     let len = samples.len() as isize;
     if start >= 0 && start + n_fft as isize <= len {
         return &samples[start as usize..start as usize + n_fft];
@@ -409,11 +369,7 @@ fn hz_to_mel_slaney(hz: f64) -> f64 {
     const MIN_LOG_HZ: f64 = 1000.0;
     const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
     let logstep = 6.4f64.ln() / 27.0;
-    if hz >= MIN_LOG_HZ {
-        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / logstep
-    } else {
-        hz / F_SP
-    }
+    if hz >= MIN_LOG_HZ { MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / logstep } else { hz / F_SP }
 }
 
 fn mel_to_hz_slaney(mel: f64) -> f64 {
@@ -421,33 +377,18 @@ fn mel_to_hz_slaney(mel: f64) -> f64 {
     const MIN_LOG_HZ: f64 = 1000.0;
     const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
     let logstep = 6.4f64.ln() / 27.0;
-    if mel >= MIN_LOG_MEL {
-        MIN_LOG_HZ * (logstep * (mel - MIN_LOG_MEL)).exp()
-    } else {
-        F_SP * mel
-    }
+    if mel >= MIN_LOG_MEL { MIN_LOG_HZ * (logstep * (mel - MIN_LOG_MEL)).exp() } else { F_SP * mel }
 }
 
 /// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'), computed in
 /// f64 and rounded to f32 like librosa's default dtype. Rows are bands, columns FFT bins.
 /// With `rolloff = Some((pass, stop))` each bin's weight is also multiplied by
 /// [`rolloff_gain`] (before the rounding); `None` leaves the weights exactly librosa's.
-fn mel_filterbank(
-    sr: f64,
-    n_fft: usize,
-    n_mels: usize,
-    fmin: f64,
-    fmax: f64,
-    rolloff: Option<(f64, f64)>,
-) -> Vec<Vec<f32>> {
+fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64, rolloff: Option<(f64, f64)>) -> Vec<Vec<f32>> {
     let n_bins = n_fft / 2 + 1;
-    let fft_freqs: Vec<f64> = (0..n_bins)
-        .map(|k| k as f64 * (sr / 2.0) / (n_bins - 1).max(1) as f64)
-        .collect();
+    let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * (sr / 2.0) / (n_bins - 1).max(1) as f64).collect();
     let (mmin, mmax) = (hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax));
-    let mel_f: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_to_hz_slaney(mmin + (mmax - mmin) * i as f64 / (n_mels + 1) as f64))
-        .collect();
+    let mel_f: Vec<f64> = (0..n_mels + 2).map(|i| mel_to_hz_slaney(mmin + (mmax - mmin) * i as f64 / (n_mels + 1) as f64)).collect();
     (0..n_mels)
         .map(|i| {
             let (lo, mid, hi) = (mel_f[i], mel_f[i + 1], mel_f[i + 2]);
@@ -613,12 +554,7 @@ mod tests {
         let fe = MelFrontend::new(&p);
         let mut m = Array2::from_shape_vec((1, 4), vec![0.1f32, 0.0, 7.0, 1e-10]).unwrap();
         fe.compress(&mut m);
-        let want = [
-            (1.0f32 + 10000.0 * 0.0999755859375).log10(),
-            0.0,
-            (1.0f32 + 70000.0).log10(),
-            0.0,
-        ];
+        let want = [(1.0f32 + 10000.0 * 0.099_975_586).log10(), 0.0, (1.0f32 + 70000.0).log10(), 0.0];
         for (g, w) in m.iter().zip(want) {
             assert_eq!(g.to_bits(), w.to_bits(), "{g} vs {w}");
         }
@@ -657,21 +593,13 @@ mod tests {
         let fb = mel_filterbank(12000.0, 512, 96, 0.0, 6000.0, None);
         for (m, k, want) in expected {
             let got = fb[m][k] as f64;
-            assert!(
-                (got - want).abs() <= 1e-7 * want.abs().max(1e-3),
-                "mel[{m}][{k}] = {got}, librosa {want}"
-            );
+            assert!((got - want).abs() <= 1e-7 * want.abs().max(1e-3), "mel[{m}][{k}] = {got}, librosa {want}");
         }
         // Also librosa: M.sum() == 4.0935516357421875, and these are the non-zero ranges.
         let total: f64 = fb.iter().flatten().map(|&w| w as f64).sum();
         assert!((total - 4.0935516357421875).abs() < 1e-5, "sum {total}");
         let fe = MelFrontend::new(&choi_params());
-        let range = |m: usize| {
-            (
-                fe.bands[m].first_bin,
-                fe.bands[m].first_bin + fe.bands[m].weights.len() - 1,
-            )
-        };
+        let range = |m: usize| (fe.bands[m].first_bin, fe.bands[m].first_bin + fe.bands[m].weights.len() - 1);
         assert_eq!(range(0), (1, 2));
         assert_eq!(range(10), (13, 14));
         assert_eq!(range(40), (49, 51));
@@ -693,36 +621,23 @@ mod tests {
              window_samples = 48000\nframes_per_window = 188\n",
         )
         .expect("parse");
-        assert_eq!(
-            (q.scale, q.mel_exponent, q.amin, q.top_db),
-            (LogScale::Log10OnePlus, 1.0, 1e-10, None)
-        );
+        assert_eq!((q.scale, q.mel_exponent, q.amin, q.top_db), (LogScale::Log10OnePlus, 1.0, 1e-10, None));
     }
 
     #[test]
     fn real_fft_matches_complex_fft() {
         let n = 512;
-        let x: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
+        let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
         let mut full: Vec<Complex32> = x.iter().map(|&v| Complex32::new(v, 0.0)).collect();
-        FftPlanner::<f32>::new()
-            .plan_fft_forward(n)
-            .process(&mut full);
+        FftPlanner::<f32>::new().plan_fft_forward(n).process(&mut full);
         let fe = MelFrontend::new(&choi_params());
-        let mut z: Vec<Complex32> = (0..n / 2)
-            .map(|j| Complex32::new(x[2 * j], x[2 * j + 1]))
-            .collect();
+        let mut z: Vec<Complex32> = (0..n / 2).map(|j| Complex32::new(x[2 * j], x[2 * j + 1])).collect();
         fe.fft.process(&mut z);
         let mut p = vec![0.0; n / 2 + 1];
         real_fft_power(&z, &fe.twiddles, &mut p);
         for k in 0..=n / 2 {
             let want = full[k].norm_sqr();
-            assert!(
-                (p[k] - want).abs() <= 1e-3 * want.max(1.0),
-                "bin {k}: {} vs {want}",
-                p[k]
-            );
+            assert!((p[k] - want).abs() <= 1e-3 * want.max(1.0), "bin {k}: {} vs {want}", p[k]);
         }
     }
 
@@ -731,12 +646,7 @@ mod tests {
         let s = [1.0, 2.0, 3.0, 4.0];
         let got: Vec<f32> = (-5..9).map(|i| reflect_at(&s, i)).collect();
         // np.pad([1,2,3,4], 5, mode='reflect')[0:14]
-        assert_eq!(
-            got,
-            vec![
-                2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 2.0, 3.0
-            ]
-        );
+        assert_eq!(got, vec![2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 2.0, 3.0]);
     }
 
     #[test]
@@ -747,11 +657,7 @@ mod tests {
         assert_eq!(fe.log_mel(&[0.5; 100]).dim(), (96, 1));
         // Silence: everything at the floor, no NaN.
         let m = fe.log_mel(&vec![0.0; 5000]);
-        assert!(
-            m.iter().all(|&v| v == -100.0),
-            "silence gives {:?}",
-            m.iter().next()
-        );
+        assert!(m.iter().all(|&v| v == -100.0), "silence gives {:?}", m.iter().next());
         fn assert_send_sync<T: Send + Sync + Clone>() {}
         assert_send_sync::<MelFrontend>();
     }
@@ -760,9 +666,7 @@ mod tests {
     fn test_signal(n: usize, sr: f32) -> Vec<f32> {
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         let mut noise = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         };
         let dur = n as f32 / sr;
@@ -773,9 +677,7 @@ mod tests {
                 let f0 = 50.0f32;
                 let k = (5900.0 - f0) / dur;
                 let phase = 2.0 * std::f32::consts::PI * (f0 * t + 0.5 * k * t * t);
-                let mut v = 0.3 * phase.sin()
-                    + 0.2 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
-                    + 0.05 * noise();
+                let mut v = 0.3 * phase.sin() + 0.2 * (2.0 * std::f32::consts::PI * 440.0 * t).sin() + 0.05 * noise();
                 if (10.0..12.0).contains(&t) {
                     v *= 0.001; // quiet passage: exercises the top_db clip
                 }
@@ -796,39 +698,21 @@ mod tests {
 
     fn librosa_reference(samples: &[f32], dir: &std::path::Path) -> Array2<f32> {
         let py = python();
-        assert!(
-            py.exists(),
-            "Python with librosa not found at {} — run `make setup` (or set MELOTAG_PYTHON)",
-            py.display()
-        );
+        assert!(py.exists(), "Python with librosa not found at {} — run `make setup` (or set MELOTAG_PYTHON)", py.display());
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/reference_mel.py");
         assert!(script.exists(), "{} is missing", script.display());
         let inp = dir.join("in.f32");
         let outp = dir.join("out.npy");
         let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(&inp, bytes).expect("write temp pcm");
-        let out = Command::new(&py)
-            .arg(&script)
-            .arg(&inp)
-            .arg(&outp)
-            .args(["--sr", "12000"])
-            .output()
-            .expect("run reference_mel.py");
-        assert!(
-            out.status.success(),
-            "reference_mel.py failed (run `make setup`?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(&py).arg(&script).arg(&inp).arg(&outp).args(["--sr", "12000"]).output().expect("run reference_mel.py");
+        assert!(out.status.success(), "reference_mel.py failed (run `make setup`?): {}", String::from_utf8_lossy(&out.stderr));
         ndarray_npy::read_npy(&outp).expect("read reference npy")
     }
 
     fn compare(ours: &Array2<f32>, theirs: &Array2<f32>, what: &str) {
         assert_eq!(ours.dim(), theirs.dim(), "{what}: shape");
-        let mut d: Vec<f32> = ours
-            .iter()
-            .zip(theirs)
-            .map(|(a, b)| (a - b).abs())
-            .collect();
+        let mut d: Vec<f32> = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).collect();
         d.sort_by(|a, b| a.total_cmp(b));
         let q = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
         let (med, p99, max) = (q(0.5), q(0.99), q(1.0));
@@ -842,18 +726,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let fe = MelFrontend::new(&choi_params());
         let y = test_signal(349440, 12000.0);
-        compare(
-            &fe.log_mel(&y),
-            &librosa_reference(&y, dir.path()),
-            "chirp+noise 349440",
-        );
+        compare(&fe.log_mel(&y), &librosa_reference(&y, dir.path()), "chirp+noise 349440");
         // Odd length and a short clip exercise the reflect-padded edges.
         let short = test_signal(12345, 12000.0);
-        compare(
-            &fe.log_mel(&short),
-            &librosa_reference(&short, dir.path()),
-            "chirp+noise 12345",
-        );
+        compare(&fe.log_mel(&short), &librosa_reference(&short, dir.path()), "chirp+noise 12345");
     }
 
     #[test]

@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 /// File extensions treated as audio when walking a folder (lower case).
-pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "mp3", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4",
-    "aac", "alac", "caf", "mka",
-];
+pub const AUDIO_EXTENSIONS: &[&str] =
+    &["mp3", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4", "aac", "alac", "caf", "mka"];
 
 /// Why a path that exists is not a regular file melotag can read, or `None` when it is one.
 /// A FIFO would block the reader forever and a device never ends, so neither is ever opened.
@@ -36,9 +34,7 @@ pub fn not_a_regular_file(meta: &std::fs::Metadata) -> Option<String> {
 
 /// Whether a path's extension marks it as audio.
 pub fn is_audio_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// What a scan found: audio files in a stable order, and paths that could not be read.

@@ -122,7 +122,7 @@ impl Manifest {
         }
         if f.sample_rate_hz == 0
             || f.n_fft == 0
-            || f.n_fft % 2 != 0
+            || !f.n_fft.is_multiple_of(2)
             || f.hop_samples == 0
             || f.n_mels == 0
             || f.frames_per_window == 0
@@ -167,10 +167,8 @@ pub fn available_manifests() -> Vec<Result<Manifest, ModelError>> {
     let mut ids = std::collections::HashSet::new();
     for dir in paths::model_dirs() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
+        let mut files: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
         files.sort();
         for file in files {
             let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -314,10 +312,7 @@ impl Tagger {
         if shape != [batch, n_tags] {
             return Err(ModelError::OutputShape { got: shape, windows: batch, tags: n_tags });
         }
-        let scores: Array2<f32> = scores
-            .into_dimensionality::<ndarray::Ix2>()
-            .map_err(|e| ModelError::Ort(e.to_string()))?
-            .to_owned();
+        let scores: Array2<f32> = scores.into_dimensionality::<ndarray::Ix2>().map_err(|e| ModelError::Ort(e.to_string()))?.to_owned();
         let tags = scores.outer_iter().map(|row| row.to_vec()).collect();
         let embeddings = match (&self.manifest.embedding_output, self.manifest.embedding_size) {
             (Some(name), Some(width)) => {

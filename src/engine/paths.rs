@@ -41,9 +41,7 @@ pub fn data_dir() -> Result<PathBuf, PathError> {
 
 /// The user's config file: `$XDG_CONFIG_HOME/melotag/config.toml` (`~/.config/melotag/…`).
 pub fn config_file() -> Result<PathBuf, PathError> {
-    project_dirs()
-        .map(|d| d.config_dir().join("config.toml"))
-        .ok_or(PathError::NoHome { what: "config", var: "XDG_CONFIG_HOME" })
+    project_dirs().map(|d| d.config_dir().join("config.toml")).ok_or(PathError::NoHome { what: "config", var: "XDG_CONFIG_HOME" })
 }
 
 /// The folder of the running executable.

@@ -6,9 +6,7 @@ use std::process::{Command, Output};
 
 /// The folder with the upstream data (`../shared` beside the repository, or MELOTAG_SHARED).
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("MELOTAG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+    std::env::var_os("MELOTAG_SHARED").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
 /// One of the upstream sample tracks, e.g. `bensound-cute`, with the given extension.
@@ -79,9 +77,7 @@ pub fn test_signal(sample_rate_hz: u32, channels: u16, duration_s: f64) -> Vec<V
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let noise = (seed as f64 / u64::MAX as f64 - 0.5) * 0.05;
-            (0..channels)
-                .map(|c| (0.3 * (2.0 * std::f64::consts::PI * (220.0 + 110.0 * c as f64) * t).sin() + noise) as f32)
-                .collect()
+            (0..channels).map(|c| (0.3 * (2.0 * std::f64::consts::PI * (220.0 + 110.0 * c as f64) * t).sin() + noise) as f32).collect()
         })
         .collect()
 }

@@ -20,11 +20,7 @@ pub fn batch_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
     egui::Panel::bottom("batch").show(ui, |ui| {
         ui.horizontal(|ui| {
             let fraction = if total > 0 { done as f32 / total as f32 } else { 1.0 };
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .desired_width(260.0)
-                    .text(format!("{done} / {total}")),
-            );
+            ui.add(egui::ProgressBar::new(fraction).desired_width(260.0).text(format!("{done} / {total}")));
             match &finished {
                 Some(summary) => {
                     ui.label(summary);

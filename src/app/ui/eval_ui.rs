@@ -9,61 +9,57 @@ use crate::app::{EvalFailure, MelotagApp};
 use crate::engine::eval::EvalReport;
 
 /// What the window says when no file of the folder has a usable GENRE or MOOD tag.
-pub const NO_LABELS_TEXT: &str = "No file in this folder has a GENRE or MOOD tag matching the models' tags, so there is nothing to evaluate against.";
-
+pub const NO_LABELS_TEXT: &str =
+    "No file in this folder has a GENRE or MOOD tag matching the models' tags, so there is nothing to evaluate against.";
 
 /// Draws the evaluation window (while `app.eval_open`).
 pub fn eval_window(app: &mut MelotagApp, ctx: &egui::Context) {
     let mut open = app.eval_open;
     let mut rerun = false;
-    egui::Window::new("Evaluate models")
-        .open(&mut open)
-        .default_size([680.0, 560.0])
-        .resizable(true)
-        .show(ctx, |ui| {
-            let Some(run) = &app.eval else {
-                ui.label("No evaluation yet.");
-                return;
-            };
-            ui.label(
-                egui::RichText::new(format!(
-                    "{}: labels from the files' GENRE/MOOD tags, centre 29 s of each track, every converted model",
-                    run.folder.display()
-                ))
-                .weak(),
-            );
-            match &run.outcome {
-                None => {
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        ui.label(format!("Evaluating… {:.0} s", run.started.elapsed().as_secs_f64()));
-                    });
-                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
-                }
-                Some(Err(EvalFailure::NoLabels)) => {
-                    ui.colored_label(ui.visuals().warn_fg_color, NO_LABELS_TEXT);
-                }
-                Some(Err(EvalFailure::Other(e))) => {
-                    ui.colored_label(ui.visuals().error_fg_color, format!("Evaluation failed: {e}"));
-                }
-                Some(Ok(report)) if report.tracks.iter().all(|t| t.labels.is_empty()) => {
-                    ui.colored_label(ui.visuals().warn_fg_color, NO_LABELS_TEXT);
-                }
-                Some(Ok(report)) if report.models.iter().all(|m| m.macro_roc_auc.is_none()) => {
-                    ui.colored_label(
-                        ui.visuals().warn_fg_color,
-                        format!(
-                            "{} labelled track(s), but no tag has both a positive and a negative track: add more labelled files.",
-                            report.tracks.len()
-                        ),
-                    );
-                }
-                Some(Ok(report)) => report_ui(ui, report),
+    egui::Window::new("Evaluate models").open(&mut open).default_size([680.0, 560.0]).resizable(true).show(ctx, |ui| {
+        let Some(run) = &app.eval else {
+            ui.label("No evaluation yet.");
+            return;
+        };
+        ui.label(
+            egui::RichText::new(format!(
+                "{}: labels from the files' GENRE/MOOD tags, centre 29 s of each track, every converted model",
+                run.folder.display()
+            ))
+            .weak(),
+        );
+        match &run.outcome {
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("Evaluating… {:.0} s", run.started.elapsed().as_secs_f64()));
+                });
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
             }
-            if run.outcome.is_some() && ui.button("Run again").clicked() {
-                rerun = true;
+            Some(Err(EvalFailure::NoLabels)) => {
+                ui.colored_label(ui.visuals().warn_fg_color, NO_LABELS_TEXT);
             }
-        });
+            Some(Err(EvalFailure::Other(e))) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Evaluation failed: {e}"));
+            }
+            Some(Ok(report)) if report.tracks.iter().all(|t| t.labels.is_empty()) => {
+                ui.colored_label(ui.visuals().warn_fg_color, NO_LABELS_TEXT);
+            }
+            Some(Ok(report)) if report.models.iter().all(|m| m.macro_roc_auc.is_none()) => {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "{} labelled track(s), but no tag has both a positive and a negative track: add more labelled files.",
+                        report.tracks.len()
+                    ),
+                );
+            }
+            Some(Ok(report)) => report_ui(ui, report),
+        }
+        if run.outcome.is_some() && ui.button("Run again").clicked() {
+            rerun = true;
+        }
+    });
     app.eval_open = open;
     if rerun {
         app.start_eval();
@@ -91,12 +87,8 @@ fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
     });
     ui.add_space(6.0);
     let max_params = r.models.iter().map(|m| m.parameters).max().unwrap_or(1).max(1) as f64;
-    let pts: Vec<(usize, f64, f64)> = r
-        .models
-        .iter()
-        .enumerate()
-        .filter_map(|(k, m)| Some((k, m.time_per_clip_ms?, m.macro_roc_auc?)))
-        .collect();
+    let pts: Vec<(usize, f64, f64)> =
+        r.models.iter().enumerate().filter_map(|(k, m)| Some((k, m.time_per_clip_ms?, m.macro_roc_auc?))).collect();
     if pts.is_empty() {
         return;
     }
@@ -118,7 +110,9 @@ fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
                 let m = &r.models[k];
                 let color = super::MODEL_COLORS[k % super::MODEL_COLORS.len()];
                 let radius = 4.0 + 12.0 * (m.parameters as f64 / max_params).sqrt() as f32;
-                plot.points(Points::new(format!("{} ({} params)", m.name, m.parameters), vec![[t, auc]]).radius(radius).color(color).filled(true));
+                plot.points(
+                    Points::new(format!("{} ({} params)", m.name, m.parameters), vec![[t, auc]]).radius(radius).color(color).filled(true),
+                );
                 // Unnamed: the legend lists the points only.
                 plot.text(
                     Text::new("", PlotPoint::new(t, auc + label_dy), format!("{}  {auc:.3}", m.name))

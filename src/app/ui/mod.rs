@@ -105,11 +105,8 @@ pub fn toolbar_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
                 }
             }
             ui.separator();
-            let filter = ui.add(
-                egui::TextEdit::singleline(&mut app.filter)
-                    .hint_text("Filter: path, title, artist, tag")
-                    .desired_width(220.0),
-            );
+            let filter =
+                ui.add(egui::TextEdit::singleline(&mut app.filter).hint_text("Filter: path, title, artist, tag").desired_width(220.0));
             if filter.changed() {
                 app.invalidate_view();
             }
@@ -145,6 +142,16 @@ pub fn format_duration(seconds: f64) -> String {
     if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
 }
 
+/// One colour per model wherever models are shown side by side (compare bars, eval chart).
+pub(crate) const MODEL_COLORS: [egui::Color32; 6] = [
+    egui::Color32::from_rgb(86, 156, 214),
+    egui::Color32::from_rgb(230, 145, 56),
+    egui::Color32::from_rgb(106, 190, 120),
+    egui::Color32::from_rgb(200, 110, 200),
+    egui::Color32::from_rgb(220, 90, 90),
+    egui::Color32::from_rgb(200, 200, 90),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,13 +165,3 @@ mod tests {
         assert_eq!(format_duration(3725.0), "1:02:05");
     }
 }
-
-/// One colour per model wherever models are shown side by side (compare bars, eval chart).
-pub(crate) const MODEL_COLORS: [egui::Color32; 6] = [
-    egui::Color32::from_rgb(86, 156, 214),
-    egui::Color32::from_rgb(230, 145, 56),
-    egui::Color32::from_rgb(106, 190, 120),
-    egui::Color32::from_rgb(200, 110, 200),
-    egui::Color32::from_rgb(220, 90, 90),
-    egui::Color32::from_rgb(200, 200, 90),
-];

@@ -73,8 +73,7 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
             ui.horizontal_wrapped(|ui| {
                 ui.label("Top tags:");
                 for &(i, s) in ranked.iter().take(5) {
-                    ui.label(egui::RichText::new(format!("{} {:.3}", m.tags[i], s)).strong())
-                        .on_hover_text(category_name(&m.tags[i]));
+                    ui.label(egui::RichText::new(format!("{} {:.3}", m.tags[i], s)).strong()).on_hover_text(category_name(&m.tags[i]));
                 }
             });
             tag_bars_ui(ui, &m.tags, &a.scores);
@@ -105,11 +104,7 @@ fn playback_controls(app: &mut MelotagApp, ui: &mut egui::Ui) {
         app.playback.toggle();
     }
     if loaded {
-        ui.label(format!(
-            "{} / {}",
-            super::format_duration(app.playback.position_s()),
-            super::format_duration(app.playback.duration_s())
-        ));
+        ui.label(format!("{} / {}", super::format_duration(app.playback.position_s()), super::format_duration(app.playback.duration_s())));
     } else if let Some(reason) = app.playback.unavailable_reason() {
         ui.label(egui::RichText::new("no audio output").weak()).on_hover_text(reason);
     }
@@ -129,7 +124,13 @@ fn spectrogram_ui(app: &mut MelotagApp, ui: &mut egui::Ui, duration: f64, positi
     let painter = ui.painter_at(rect.expand(1.0));
     painter.rect_filled(rect, 0.0, egui::Color32::from_gray(16));
     if let Some(e) = &tv.spec.error {
-        painter.text(rect.center(), egui::Align2::CENTER_CENTER, format!("Cannot decode: {e}"), egui::FontId::proportional(14.0), ui.visuals().error_fg_color);
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            format!("Cannot decode: {e}"),
+            egui::FontId::proportional(14.0),
+            ui.visuals().error_fg_color,
+        );
         return None;
     }
     let columns = tv.spec.columns;
@@ -153,7 +154,13 @@ fn spectrogram_ui(app: &mut MelotagApp, ui: &mut egui::Ui, duration: f64, positi
         while t <= duration + 1e-9 {
             let x = rect.left() + (t / duration) as f32 * width;
             ui.painter().line_segment([egui::pos2(x, axis.top()), egui::pos2(x, axis.top() + 4.0)], egui::Stroke::new(1.0, text));
-            ui.painter().text(egui::pos2(x + 2.0, axis.top() + 3.0), egui::Align2::LEFT_TOP, format!("{t:.0} s"), egui::FontId::proportional(10.0), text);
+            ui.painter().text(
+                egui::pos2(x + 2.0, axis.top() + 3.0),
+                egui::Align2::LEFT_TOP,
+                format!("{t:.0} s"),
+                egui::FontId::proportional(10.0),
+                text,
+            );
             t += step;
         }
         // Playhead.
@@ -165,14 +172,19 @@ fn spectrogram_ui(app: &mut MelotagApp, ui: &mut egui::Ui, duration: f64, positi
             let t = ((p.x - rect.left()) / width) as f64 * duration;
             response.clone().on_hover_text(format!("{t:.1} s — click to play from here"));
         }
-        if (response.clicked() || response.drag_stopped()) && app.playback.is_loaded()
+        if (response.clicked() || response.drag_stopped())
+            && app.playback.is_loaded()
             && let Some(p) = response.interact_pointer_pos()
         {
             return Some(((p.x - rect.left()) / width).clamp(0.0, 1.0) as f64 * duration);
         }
     }
     if let (Some(first), Some(done)) = (tv.spec.first_draw, tv.spec.complete) {
-        response.on_hover_text(format!("first columns after {:.0} ms, complete after {:.0} ms", first.as_secs_f64() * 1e3, done.as_secs_f64() * 1e3));
+        response.on_hover_text(format!(
+            "first columns after {:.0} ms, complete after {:.0} ms",
+            first.as_secs_f64() * 1e3,
+            done.as_secs_f64() * 1e3
+        ));
     }
     None
 }
@@ -204,7 +216,11 @@ fn taggram_ui(ui: &mut egui::Ui, tags: &[String], windows: &[Vec<f32>], starts: 
         for (r, &tag) in order.iter().enumerate() {
             let v = row.get(tag).copied().unwrap_or(0.0) / max;
             let y = rect.top() + r as f32 * row_h;
-            painter.rect_filled(egui::Rect::from_min_max(egui::pos2(x0, y), egui::pos2(x1, y + row_h)), 0.0, lut[(v.clamp(0.0, 1.0) * 255.0) as usize]);
+            painter.rect_filled(
+                egui::Rect::from_min_max(egui::pos2(x0, y), egui::pos2(x1, y + row_h)),
+                0.0,
+                lut[(v.clamp(0.0, 1.0) * 255.0) as usize],
+            );
         }
     }
     if let Some(p) = response.hover_pos() {
@@ -249,9 +265,7 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
             .collect();
         if !bars.is_empty() {
             charts.push(
-                BarChart::new(label, bars)
-                    .color(color)
-                    .element_formatter(Box::new(|bar, _| format!("{}: {:.4}", bar.name, bar.value))),
+                BarChart::new(label, bars).color(color).element_formatter(Box::new(|bar, _| format!("{}: {:.4}", bar.name, bar.value))),
             );
         }
     }
@@ -268,7 +282,6 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
             }
         });
 }
-
 
 /// "Compare models": per tag (grouped genre / mood / instrument-voice / era as the single bars)
 /// one bar per model, one colour per model with a legend; the exact score on hover. Models
@@ -363,19 +376,6 @@ fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::engine::m
         });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_are_grouped_once_each() {
-        let tags: Vec<String> = ["rock", "sad", "guitar", "80s", "mystery tag", "pop"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(grouped_order(&tags), vec![0, 5, 1, 2, 3, 4]);
-        assert_eq!(category_name("female vocalists"), "instrument");
-        assert_eq!(category_name("mystery tag"), "other");
-    }
-}
-
 /// A fixed (no zoom, pan or reset) bar plot with a legend, its y axis from 0.
 fn static_bars_plot(id: &str, height: f32) -> Plot<'static> {
     Plot::new(id)
@@ -388,4 +388,17 @@ fn static_bars_plot(id: &str, height: f32) -> Plot<'static> {
         .allow_double_click_reset(false)
         .show_x(false)
         .include_y(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_grouped_once_each() {
+        let tags: Vec<String> = ["rock", "sad", "guitar", "80s", "mystery tag", "pop"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(grouped_order(&tags), vec![0, 5, 1, 2, 3, 4]);
+        assert_eq!(category_name("female vocalists"), "instrument");
+        assert_eq!(category_name("mystery tag"), "other");
+    }
 }

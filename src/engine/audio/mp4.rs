@@ -104,11 +104,7 @@ impl<R: Read + Seek> Walker<R> {
         if box_end > end {
             return None;
         }
-        Some(BoxHeader {
-            kind,
-            body: pos + hlen,
-            end: box_end,
-        })
+        Some(BoxHeader { kind, body: pos + hlen, end: box_end })
     }
 
     /// Reads a whole box body of at most `cap` bytes.
@@ -121,12 +117,7 @@ impl<R: Read + Seek> Walker<R> {
     }
 
     /// Calls `f` on each child box of the span `[start, end)`; stops early when `f` says no.
-    fn children(
-        &mut self,
-        start: u64,
-        end: u64,
-        mut f: impl FnMut(&mut Self, BoxHeader) -> Option<()>,
-    ) -> Option<()> {
+    fn children(&mut self, start: u64, end: u64, mut f: impl FnMut(&mut Self, BoxHeader) -> Option<()>) -> Option<()> {
         let mut pos = start;
         while pos < end {
             let b = self.header(pos, end)?;
@@ -155,12 +146,10 @@ impl<R: Read + Seek> Walker<R> {
         self.children(moov.body, moov.end, |w, b| {
             match &b.kind {
                 b"mvhd" => info.movie_timescale = w.timescale(b),
-                b"trak" => {
-                    if info.tracks.len() < 256 {
-                        let mut t = TrackInfo::default();
-                        w.trak(b, &mut t, 1)?;
-                        info.tracks.push(t);
-                    }
+                b"trak" if info.tracks.len() < 256 => {
+                    let mut t = TrackInfo::default();
+                    w.trak(b, &mut t, 1)?;
+                    info.tracks.push(t);
                 }
                 b"udta" => w.udta(b, info, 1)?,
                 _ => {}
@@ -197,11 +186,7 @@ impl<R: Read + Seek> Walker<R> {
                 b"meta" => {
                     // ISO `meta` is a full box (4 bytes of version/flags); QuickTime's is not.
                     let peek = w.read_at(b.body, 8.min(b.end - b.body) as usize)?;
-                    let body = if peek.get(4..8).is_some_and(|k| k == b"hdlr" || k == b"ilst") {
-                        b.body
-                    } else {
-                        b.body + 4
-                    };
+                    let body = if peek.get(4..8).is_some_and(|k| k == b"hdlr" || k == b"ilst") { b.body } else { b.body + 4 };
                     let inner = BoxHeader { body, ..b };
                     if inner.body <= inner.end {
                         w.udta(inner, info, depth + 1)?;
@@ -221,16 +206,8 @@ impl<R: Read + Seek> Walker<R> {
         self.children(parent.body, parent.end, |w, b| {
             match &b.kind {
                 // Both are full boxes; `data` has a further 4-byte locale before the value.
-                b"name" => {
-                    name = w
-                        .body(b, MAX_TAG_BOX)
-                        .and_then(|v| v.get(4..).map(<[u8]>::to_vec))
-                }
-                b"data" => {
-                    data = w
-                        .body(b, MAX_TAG_BOX)
-                        .and_then(|v| v.get(8..).map(<[u8]>::to_vec))
-                }
+                b"name" => name = w.body(b, MAX_TAG_BOX).and_then(|v| v.get(4..).map(<[u8]>::to_vec)),
+                b"data" => data = w.body(b, MAX_TAG_BOX).and_then(|v| v.get(8..).map(<[u8]>::to_vec)),
                 _ => {}
             }
             Some(())
@@ -295,24 +272,18 @@ impl<R: Read + Seek> Walker<R> {
 /// Parses an iTunSMPB value (`" 00000000 00000840 000001CA 00000000000B1A36 ..."`, hex fields:
 /// reserved, priming, padding, original length) into (priming, padding, length).
 pub(crate) fn parse_itunsmpb(s: &str) -> Option<(u64, u64, u64)> {
-    let mut f = s
-        .split_whitespace()
-        .map(|x| u64::from_str_radix(x, 16).ok());
+    let mut f = s.split_whitespace().map(|x| u64::from_str_radix(x, 16).ok());
     let _reserved = f.next()??;
     let (priming, padding, length) = (f.next()??, f.next()??, f.next()??);
     Some((priming, padding, length))
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_be_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 fn be_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_be_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Gapless information for track `track_id` of an MP4 file read from `r` (`len` bytes long).
@@ -320,11 +291,7 @@ fn be_u64(b: &[u8], at: usize) -> Option<u64> {
 /// Priority: an edit list whose first non-empty edit skips samples (media_time > 0); else an
 /// iTunSMPB tag; else an edit list starting at 0 (which may still give the true length).
 pub(crate) fn read_gapless<R: Read + Seek>(r: R, len: u64, track_id: u32) -> Option<Gapless> {
-    let mut w = Walker {
-        r,
-        read: 0,
-        boxes: 0,
-    };
+    let mut w = Walker { r, read: 0, boxes: 0 };
     let info = w.movie(len)?;
     let track = info.tracks.iter().find(|t| t.id == Some(track_id))?;
     if !track.sound {
@@ -333,22 +300,10 @@ pub(crate) fn read_gapless<R: Read + Seek>(r: R, len: u64, track_id: u32) -> Opt
     let from_edit = match (track.edit, info.movie_timescale, track.media_timescale) {
         (Some((dur, time)), Some(movie), Some(media)) => {
             let (movie, media) = (u128::from(movie), u128::from(media));
-            let length = (dur > 0)
-                .then(|| u64::try_from((u128::from(dur) * media * 2 + movie) / (2 * movie)).ok())
-                .flatten();
-            Some(Gapless {
-                priming: time,
-                length,
-                slack: u64::try_from(media.div_ceil(movie)).ok()?,
-                from_itunsmpb: false,
-            })
+            let length = (dur > 0).then(|| u64::try_from((u128::from(dur) * media * 2 + movie) / (2 * movie)).ok()).flatten();
+            Some(Gapless { priming: time, length, slack: u64::try_from(media.div_ceil(movie)).ok()?, from_itunsmpb: false })
         }
-        (Some((_, time)), _, _) => Some(Gapless {
-            priming: time,
-            length: None,
-            slack: 0,
-            from_itunsmpb: false,
-        }),
+        (Some((_, time)), _, _) => Some(Gapless { priming: time, length: None, slack: 0, from_itunsmpb: false }),
         _ => None,
     };
     let from_smpb = info.smpb.map(|(priming, _padding, length)| Gapless {
@@ -414,17 +369,9 @@ mod tests {
     fn smpb_udta(value: &str) -> Vec<u8> {
         let mut data = vec![0, 0, 0, 1, 0, 0, 0, 0];
         data.extend_from_slice(value.as_bytes());
-        let ff = [
-            full(b"mean", 0, b"com.apple.iTunes"),
-            full(b"name", 0, b"iTunSMPB"),
-            boxed(b"data", &data),
-        ]
-        .concat();
+        let ff = [full(b"mean", 0, b"com.apple.iTunes"), full(b"name", 0, b"iTunSMPB"), boxed(b"data", &data)].concat();
         let ilst = boxed(b"ilst", &boxed(b"----", &ff));
-        boxed(
-            b"udta",
-            &full(b"meta", 0, &[full(b"hdlr", 0, &[0u8; 21]), ilst].concat()),
-        )
+        boxed(b"udta", &full(b"meta", 0, &[full(b"hdlr", 0, &[0u8; 21]), ilst].concat()))
     }
 
     fn file(moov_body: &[u8]) -> Vec<u8> {
@@ -444,22 +391,9 @@ mod tests {
 
     #[test]
     fn edit_list_priming_and_length() {
-        let moov = [
-            timescale_box(b"mvhd", 1000),
-            trak(1, b"vide", &[(3300, 0)]),
-            trak(2, b"soun", &[(500, -1), (3300, 1024)]),
-        ]
-        .concat();
+        let moov = [timescale_box(b"mvhd", 1000), trak(1, b"vide", &[(3300, 0)]), trak(2, b"soun", &[(500, -1), (3300, 1024)])].concat();
         let f = file(&moov);
-        assert_eq!(
-            gap(&f, 2),
-            Some(Gapless {
-                priming: 1024,
-                length: Some(145_530),
-                slack: 45,
-                from_itunsmpb: false
-            })
-        );
+        assert_eq!(gap(&f, 2), Some(Gapless { priming: 1024, length: Some(145_530), slack: 45, from_itunsmpb: false }));
         assert_eq!(gap(&f, 1), None, "not a sound track");
         assert_eq!(gap(&f, 3), None, "no such track");
     }
@@ -467,28 +401,16 @@ mod tests {
     #[test]
     fn itunsmpb_when_no_priming_edit() {
         let smpb = " 00000000 00000840 000001CA 00000000000B1A36 00000000 00000000";
-        let moov = [
-            timescale_box(b"mvhd", 44100),
-            trak(1, b"soun", &[(100, 0)]),
-            smpb_udta(smpb),
-        ]
-        .concat();
+        let moov = [timescale_box(b"mvhd", 44100), trak(1, b"soun", &[(100, 0)]), smpb_udta(smpb)].concat();
         let g = gap(&file(&moov), 1).expect("gapless");
-        assert_eq!(
-            (g.priming, g.length, g.from_itunsmpb),
-            (2112, Some(0xB1A36), true)
-        );
+        assert_eq!((g.priming, g.length, g.from_itunsmpb), (2112, Some(0xB1A36), true));
         assert_eq!(parse_itunsmpb("00 zz 1 2"), None);
         assert_eq!(parse_itunsmpb(" 0 840 1CA"), None);
     }
 
     #[test]
     fn odd_files_give_none_without_panicking() {
-        let moov = [
-            timescale_box(b"mvhd", 1000),
-            trak(1, b"soun", &[(3300, 1024)]),
-        ]
-        .concat();
+        let moov = [timescale_box(b"mvhd", 1000), trak(1, b"soun", &[(3300, 1024)])].concat();
         let f = file(&moov);
         assert!(gap(&f, 1).is_some());
         // Every truncation and every single-byte corruption of the header region.

@@ -27,18 +27,11 @@
 use std::fmt;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
-use symphonia::core::audio::{
-    AsGenericAudioBufferRef, AudioBuffer, AudioMut, AudioSpec, Channels, GenericAudioBufferRef,
-    Position,
-};
+use symphonia::core::audio::{AsGenericAudioBufferRef, AudioBuffer, AudioMut, AudioSpec, Channels, GenericAudioBufferRef, Position};
 use symphonia::core::codecs::CodecInfo;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
-use symphonia::core::codecs::audio::{
-    AudioCodecParameters, AudioDecoder, AudioDecoderOptions, FinalizeResult,
-};
-use symphonia::core::codecs::registry::{
-    CodecRegistry, RegisterableAudioDecoder, SupportedAudioCodec,
-};
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions, FinalizeResult};
+use symphonia::core::codecs::registry::{CodecRegistry, RegisterableAudioDecoder, SupportedAudioCodec};
 use symphonia::core::errors::{Error, Result};
 use symphonia::core::packet::PacketRef;
 
@@ -47,15 +40,8 @@ pub const OPUS_RATE_HZ: u32 = 48_000;
 /// Longest Opus packet: 120 ms at 48 kHz.
 const MAX_FRAMES: usize = 5760;
 
-const INFO: CodecInfo = CodecInfo {
-    short_name: "opus",
-    long_name: "Opus (libopus)",
-    profiles: &[],
-};
-const SUPPORTED: &[SupportedAudioCodec] = &[SupportedAudioCodec {
-    id: CODEC_ID_OPUS,
-    info: INFO,
-}];
+const INFO: CodecInfo = CodecInfo { short_name: "opus", long_name: "Opus (libopus)", profiles: &[] };
+const SUPPORTED: &[SupportedAudioCodec] = &[SupportedAudioCodec { id: CODEC_ID_OPUS, info: INFO }];
 
 /// symphonia's default codecs plus Opus; use it wherever `symphonia::default::get_codecs()` was.
 pub fn codecs() -> &'static CodecRegistry {
@@ -112,31 +98,13 @@ impl OpusHead {
         if channels == 0 || streams == 0 || coupled > streams {
             return None;
         }
-        Some(Self {
-            channels,
-            pre_skip,
-            gain_q8,
-            family,
-            streams,
-            coupled,
-            mapping,
-        })
+        Some(Self { channels, pre_skip, gain_q8, family, streams, coupled, mapping })
     }
 
     /// The header of a plain mono/stereo stream, for containers that give no OpusHead.
     fn plain(channels: usize) -> Option<Self> {
-        let c = u8::try_from(channels)
-            .ok()
-            .filter(|c| (1..=2).contains(c))?;
-        Some(Self {
-            channels: c,
-            pre_skip: 0,
-            gain_q8: 0,
-            family: 0,
-            streams: 1,
-            coupled: c - 1,
-            mapping: (0..c).collect(),
-        })
+        let c = u8::try_from(channels).ok().filter(|c| (1..=2).contains(c))?;
+        Some(Self { channels: c, pre_skip: 0, gain_q8: 0, family: 0, streams: 1, coupled: c - 1, mapping: (0..c).collect() })
     }
 }
 
@@ -171,18 +139,12 @@ fn layout(head: &OpusHead) -> Option<(Channels, Vec<usize>)> {
             let pos = vorbis_positions(head.channels)?;
             let all = pos.iter().fold(Position::empty(), |a, &p| a | p);
             let channels = Channels::Positioned(all);
-            let planes = pos
-                .iter()
-                .map(|&p| channels.get_canonical_index_for_positioned_channel(p))
-                .collect::<Option<Vec<_>>>()?;
+            let planes = pos.iter().map(|&p| channels.get_canonical_index_for_positioned_channel(p)).collect::<Option<Vec<_>>>()?;
             Some((channels, planes))
         }
         // Ambisonics (RFC 8486, family 2) and unspecified layouts: discrete channels as coded.
         // Family 3 needs libopus's projection decoder (a demixing matrix), which is not used.
-        2 | 255 => Some((
-            Channels::Discrete(u16::from(head.channels)),
-            (0..usize::from(head.channels)).collect(),
-        )),
+        2 | 255 => Some((Channels::Discrete(u16::from(head.channels)), (0..usize::from(head.channels)).collect())),
         _ => None,
     }
 }
@@ -221,21 +183,18 @@ impl OpusDecoder {
             return Err(Error::Unsupported("opus: not an Opus track"));
         }
         let head = match params.extra_data.as_deref() {
-            Some(extra) => OpusHead::parse(extra)
-                .ok_or(Error::Unsupported("opus: invalid or unsupported OpusHead"))?,
+            Some(extra) => OpusHead::parse(extra).ok_or(Error::Unsupported("opus: invalid or unsupported OpusHead"))?,
             None => params
                 .channels
                 .as_ref()
                 .and_then(|c| OpusHead::plain(c.count()))
                 .ok_or(Error::Unsupported("opus: no OpusHead and not mono/stereo"))?,
         };
-        let (channels, planes) =
-            layout(&head).ok_or(Error::Unsupported("opus: unsupported channel mapping"))?;
+        let (channels, planes) = layout(&head).ok_or(Error::Unsupported("opus: unsupported channel mapping"))?;
         let mut dec = opus::MSDecoder::new(OPUS_RATE_HZ, head.streams, head.coupled, &head.mapping)
             .map_err(|_| Error::Unsupported("opus: libopus rejected the channel mapping"))?;
         if head.gain_q8 != 0 {
-            dec.set_gain(i32::from(head.gain_q8))
-                .map_err(|_| Error::Unsupported("opus: libopus rejected the output gain"))?;
+            dec.set_gain(i32::from(head.gain_q8)).map_err(|_| Error::Unsupported("opus: libopus rejected the output gain"))?;
         }
         let n_ch = usize::from(head.channels);
         Ok(Self {
@@ -245,11 +204,7 @@ impl OpusDecoder {
             pcm: vec![0.0; MAX_FRAMES * n_ch],
             buf: AudioBuffer::new(AudioSpec::new(OPUS_RATE_HZ, channels), MAX_FRAMES),
             gapless: opts.gapless,
-            skip_left: if opts.gapless {
-                usize::from(head.pre_skip)
-            } else {
-                0
-            },
+            skip_left: if opts.gapless { usize::from(head.pre_skip) } else { 0 },
             head,
         })
     }
@@ -278,10 +233,8 @@ impl AudioDecoder for OpusDecoder {
             return Err(Error::DecodeError("opus: empty packet"));
         }
         let dec = self.dec.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let frames = dec
-            .decode_float(packet.data, &mut self.pcm, false)
-            .map_err(|_| Error::DecodeError("opus: invalid packet"))?
-            .min(MAX_FRAMES);
+        let frames =
+            dec.decode_float(packet.data, &mut self.pcm, false).map_err(|_| Error::DecodeError("opus: invalid packet"))?.min(MAX_FRAMES);
         let n_ch = self.planes.len();
         self.buf.render_uninit(Some(frames));
         let pcm = self.pcm.get(..frames * n_ch).unwrap_or(&[]);
@@ -295,9 +248,7 @@ impl AudioDecoder for OpusDecoder {
         if self.gapless {
             let pre = self.skip_left.min(frames);
             self.skip_left -= pre;
-            let start = usize::try_from(packet.trim_start.get())
-                .unwrap_or(usize::MAX)
-                .saturating_add(pre);
+            let start = usize::try_from(packet.trim_start.get()).unwrap_or(usize::MAX).saturating_add(pre);
             let end = usize::try_from(packet.trim_end.get()).unwrap_or(usize::MAX);
             self.buf.trim(start, end);
         }
@@ -314,10 +265,7 @@ impl AudioDecoder for OpusDecoder {
 }
 
 impl RegisterableAudioDecoder for OpusDecoder {
-    fn try_registry_new(
-        params: &AudioCodecParameters,
-        opts: &AudioDecoderOptions,
-    ) -> Result<Box<dyn AudioDecoder>> {
+    fn try_registry_new(params: &AudioCodecParameters, opts: &AudioDecoderOptions) -> Result<Box<dyn AudioDecoder>> {
         Ok(Box::new(Self::try_new(params, opts)?))
     }
 
@@ -344,10 +292,7 @@ mod tests {
     #[test]
     fn parses_opus_heads() {
         let h = OpusHead::parse(&head_bytes(2, 0, &[])).expect("stereo");
-        assert_eq!(
-            (h.channels, h.pre_skip, h.gain_q8, h.streams, h.coupled),
-            (2, 312, -256, 1, 1)
-        );
+        assert_eq!((h.channels, h.pre_skip, h.gain_q8, h.streams, h.coupled), (2, 312, -256, 1, 1));
         let h = OpusHead::parse(&head_bytes(6, 1, &[4, 2, 0, 4, 1, 2, 3, 5])).expect("5.1");
         assert_eq!((h.streams, h.coupled, h.mapping.len()), (4, 2, 6));
         // Malformed: 3 channels in family 0, truncated mapping, bad magic, zero streams.
@@ -369,13 +314,11 @@ mod tests {
     #[test]
     fn garbage_heads_are_errors() {
         let mut p = AudioCodecParameters::new();
-        p.for_codec(CODEC_ID_OPUS)
-            .with_extra_data(b"OpusHead garbage".to_vec().into_boxed_slice());
+        p.for_codec(CODEC_ID_OPUS).with_extra_data(b"OpusHead garbage".to_vec().into_boxed_slice());
         assert!(OpusDecoder::try_new(&p, &AudioDecoderOptions::default()).is_err());
         // A mapping index beyond the streams: libopus refuses, no panic.
         let mut p = AudioCodecParameters::new();
-        p.for_codec(CODEC_ID_OPUS)
-            .with_extra_data(head_bytes(2, 1, &[1, 0, 0, 9]).into_boxed_slice());
+        p.for_codec(CODEC_ID_OPUS).with_extra_data(head_bytes(2, 1, &[1, 0, 0, 9]).into_boxed_slice());
         assert!(OpusDecoder::try_new(&p, &AudioDecoderOptions::default()).is_err());
     }
 }

@@ -130,15 +130,17 @@ fn write_one(journal: &mut Journal, batch: i64, job: &WriteJob) -> Result<Result
         job.changes.iter().map(|c| FieldRecord { field: c.field.clone(), role: c.role, old: c.old.clone(), new: c.new.clone() }).collect();
     let mut recorded: Option<i64> = None;
     let mut journal_error: Option<JournalError> = None;
-    let result = write::write_changes(&canonical, &job.snapshot, &job.changes, |exact| match journal.record(batch, &canonical, &records, Some(exact)) {
-        Ok(id) => {
-            recorded = Some(id);
-            Ok(())
-        }
-        Err(e) => {
-            let message = e.to_string();
-            journal_error = Some(e);
-            Err(WriteError::Journal(message))
+    let result = write::write_changes(&canonical, &job.snapshot, &job.changes, |exact| {
+        match journal.record(batch, &canonical, &records, Some(exact)) {
+            Ok(id) => {
+                recorded = Some(id);
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
+                journal_error = Some(e);
+                Err(WriteError::Journal(message))
+            }
         }
     });
     if let Some(e) = journal_error {

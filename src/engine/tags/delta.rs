@@ -109,9 +109,7 @@ fn suffix_len(a: &[u8], b: &[u8]) -> usize {
 
 /// Polynomial hash of a block (the rolling hash's starting value).
 fn block_hash(b: &[u8]) -> u64 {
-    b.iter().fold(0u64, |h, &x| {
-        h.wrapping_mul(PRIME).wrapping_add(u64::from(x))
-    })
+    b.iter().fold(0u64, |h, &x| h.wrapping_mul(PRIME).wrapping_add(u64::from(x)))
 }
 
 /// Hash index of `new[start..end]`'s aligned 32-byte blocks: slot → block number + 1.
@@ -125,11 +123,7 @@ impl Index {
     fn new(new: &[u8], start: usize, end: usize) -> Index {
         let blocks = (end - start) / BLOCK;
         let bits = (blocks * 2).max(1024).next_power_of_two().trailing_zeros();
-        let mut idx = Index {
-            start,
-            bits,
-            slots: vec![0; 1 << bits],
-        };
+        let mut idx = Index { start, bits, slots: vec![0; 1 << bits] };
         // Block numbers are stored as u32: later blocks of a > 128 GiB middle are not indexed.
         for k in 0..blocks.min(u32::MAX as usize - 1) {
             let s = idx.slot(block_hash(&new[start + k * BLOCK..start + (k + 1) * BLOCK]));
@@ -167,10 +161,7 @@ impl Ops {
 
     fn copy(&mut self, offset: usize, len: usize) {
         if len > 0 {
-            self.0.push(Op::Copy {
-                offset: offset as u64,
-                len: len as u64,
-            });
+            self.0.push(Op::Copy { offset: offset as u64, len: len as u64 });
         }
     }
 }
@@ -222,9 +213,7 @@ pub fn diff(old: &[u8], new: &[u8]) -> Delta {
         match found {
             Some((j, l)) => {
                 // Extend backwards into the pending literal.
-                let back = (1..=(i - lit).min(j))
-                    .take_while(|&k| old[i - k] == new[j - k])
-                    .count();
+                let back = (1..=(i - lit).min(j)).take_while(|&k| old[i - k] == new[j - k]).count();
                 ops.literal(&old[lit..i - back]);
                 ops.copy(j - back, l + back);
                 d_prev = j as i64 - i as i64;
@@ -235,10 +224,7 @@ pub fn diff(old: &[u8], new: &[u8]) -> Delta {
             None => {
                 if rolling {
                     if i + BLOCK < old_end {
-                        h = h
-                            .wrapping_sub(u64::from(old[i]).wrapping_mul(top))
-                            .wrapping_mul(PRIME)
-                            .wrapping_add(u64::from(old[i + BLOCK]));
+                        h = h.wrapping_sub(u64::from(old[i]).wrapping_mul(top)).wrapping_mul(PRIME).wrapping_add(u64::from(old[i + BLOCK]));
                     } else {
                         rolling = false;
                     }
@@ -249,13 +235,7 @@ pub fn diff(old: &[u8], new: &[u8]) -> Delta {
     }
     ops.literal(&old[lit..old_end]);
     ops.copy(new_end, suf);
-    Delta {
-        old_len: old.len() as u64,
-        new_len: new.len() as u64,
-        old_sum: fingerprint(old),
-        new_sum: fingerprint(new),
-        ops: ops.0,
-    }
+    Delta { old_len: old.len() as u64, new_len: new.len() as u64, old_sum: fingerprint(old), new_sum: fingerprint(new), ops: ops.0 }
 }
 
 /// Rebuilds `old` from `new`; fails if `delta` was not made from this `new`.
@@ -264,10 +244,8 @@ pub fn apply(new: &[u8], delta: &Delta) -> Result<Vec<u8>, DeltaError> {
         return Err(DeltaError::Mismatch("not the file the delta was made from"));
     }
     let mut out = Vec::new();
-    let cap =
-        usize::try_from(delta.old_len).map_err(|_| DeltaError::Malformed("result too large"))?;
-    out.try_reserve_exact(cap)
-        .map_err(|_| DeltaError::Malformed("result too large"))?;
+    let cap = usize::try_from(delta.old_len).map_err(|_| DeltaError::Malformed("result too large"))?;
+    out.try_reserve_exact(cap).map_err(|_| DeltaError::Malformed("result too large"))?;
     for op in &delta.ops {
         match op {
             Op::Literal(b) => out.extend_from_slice(b),
@@ -317,9 +295,7 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64, DeltaError> {
 }
 
 fn get_u64(b: &[u8], pos: &mut usize) -> Result<u64, DeltaError> {
-    let s = b
-        .get(*pos..*pos + 8)
-        .ok_or(DeltaError::Malformed("truncated"))?;
+    let s = b.get(*pos..*pos + 8).ok_or(DeltaError::Malformed("truncated"))?;
     *pos += 8;
     let mut w = [0u8; 8];
     w.copy_from_slice(s);
@@ -402,15 +378,9 @@ impl Delta {
                     return Err(DeltaError::Malformed("copy outside the file"));
                 }
                 d = offset - pos;
-                ops.push(Op::Copy {
-                    offset: offset as u64,
-                    len,
-                });
+                ops.push(Op::Copy { offset: offset as u64, len });
             } else {
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| at.checked_add(l))
-                    .filter(|&e| e <= b.len());
+                let end = usize::try_from(len).ok().and_then(|l| at.checked_add(l)).filter(|&e| e <= b.len());
                 let end = end.ok_or(DeltaError::Malformed("literal past the end"))?;
                 ops.push(Op::Literal(b[at..end].to_vec()));
                 at = end;
@@ -423,13 +393,7 @@ impl Delta {
         if pos != i128::from(old_len) || at != b.len() {
             return Err(DeltaError::Malformed("ops do not add up to the original"));
         }
-        Ok(Delta {
-            old_len,
-            new_len,
-            old_sum,
-            new_sum,
-            ops,
-        })
+        Ok(Delta { old_len, new_len, old_sum, new_sum, ops })
     }
 }
 
@@ -516,11 +480,7 @@ mod tests {
         let mut r = Rng(42);
         for _ in 0..300 {
             let n = r.below(3000);
-            let mut old = if r.below(2) == 0 {
-                r.bytes(n)
-            } else {
-                vec![r.below(3) as u8; n]
-            };
+            let mut old = if r.below(2) == 0 { r.bytes(n) } else { vec![r.below(3) as u8; n] };
             let mut new = old.clone();
             for _ in 0..r.below(6) {
                 let p = r.below(new.len() + 1);

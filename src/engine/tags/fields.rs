@@ -144,7 +144,10 @@ const MP4_GENRE: [u8; 4] = *b"\xa9gen";
 
 /// One tag of a file, as lofty's concrete type.
 enum Store {
-    Id3v2 { tag: Id3v2Tag, v23: bool },
+    Id3v2 {
+        tag: Id3v2Tag,
+        v23: bool,
+    },
     Vorbis(VorbisComments),
     /// FLAC keeps its picture blocks beside the comments; the file writes both back.
     Flac(Box<FlacFile>),
@@ -447,7 +450,8 @@ impl FileTags {
                     for role in [Role::Genre, Role::Mood, Role::Scores] {
                         let key = store.key(role);
                         let raw = store.get(&key);
-                        let mut field = FieldState { id: FieldId { tag: store.kind(), key }, role, raw, values: Vec::new(), style: ValueStyle::Multi };
+                        let mut field =
+                            FieldState { id: FieldId { tag: store.kind(), key }, role, raw, values: Vec::new(), style: ValueStyle::Multi };
                         field.values = field.decode(&field.raw);
                         fields.push(field);
                     }
@@ -497,7 +501,11 @@ fn fields_from_layout(layout: &super::raw::Layout, path: &Path) -> Result<Vec<Fi
                 let Some(item) = items(layout, "ID3v2", key).next() else { return Ok(None) };
                 let (flags, body) = item.bytes.split_at(2.min(item.bytes.len()));
                 let id: [u8; 4] = key.as_bytes().get(..4).and_then(|b| b.try_into().ok()).unwrap_or(*b"TXXX");
-                let frame = id3v2::Frame { id, flags: [flags.first().copied().unwrap_or(0), flags.get(1).copied().unwrap_or(0)], body: body.to_vec() };
+                let frame = id3v2::Frame {
+                    id,
+                    flags: [flags.first().copied().unwrap_or(0), flags.get(1).copied().unwrap_or(0)],
+                    body: body.to_vec(),
+                };
                 id3v2::text_values(&frame)
                     .map(|mut v| {
                         // A trailing NUL terminator is not a value.
@@ -506,7 +514,9 @@ fn fields_from_layout(layout: &super::raw::Layout, path: &Path) -> Result<Vec<Fi
                         }
                         Some(v)
                     })
-                    .ok_or_else(|| TagError::Unsupported(format!(": the ID3v2 frame {key} is compressed, encrypted or in an unknown encoding")))
+                    .ok_or_else(|| {
+                        TagError::Unsupported(format!(": the ID3v2 frame {key} is compressed, encrypted or in an unknown encoding"))
+                    })
             };
             let style = if v23 { ValueStyle::Joined(ID3_V23_SEPARATOR) } else { ValueStyle::Multi };
             let mood = if v23 { "TXXX:MOOD" } else { "TMOO" };

@@ -12,8 +12,8 @@ pub mod apply;
 pub mod delta;
 pub mod fields;
 pub mod plan;
-pub mod raw;
 pub mod policy;
+pub mod raw;
 pub mod undo;
 pub mod write;
 

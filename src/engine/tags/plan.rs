@@ -25,7 +25,7 @@ use crate::engine::model::Manifest;
 
 /// Everything that decides what a write puts into the files (from the config file, then the
 /// command line or the app's settings panel).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteSettings {
     /// Which scores become tags.
     pub policy: Policy,
@@ -41,20 +41,6 @@ pub struct WriteSettings {
     pub never_write: Vec<String>,
     /// Values never removed from a file, whatever the merge mode (case-insensitive).
     pub leave_alone: Vec<String>,
-}
-
-impl Default for WriteSettings {
-    fn default() -> Self {
-        WriteSettings {
-            policy: Policy::default(),
-            merge: MergeMode::default(),
-            write_scores: false,
-            per_album: false,
-            rename: BTreeMap::new(),
-            never_write: Vec::new(),
-            leave_alone: Vec::new(),
-        }
-    }
 }
 
 impl WriteSettings {
@@ -165,12 +151,8 @@ impl FilePlan {
 /// The compact JSON stored with `write_scores`: model id, analysis mode and every score (3
 /// decimals), keys sorted.
 pub fn scores_json(manifest: &Manifest, mode: Mode, scores: &[f32]) -> String {
-    let scores: serde_json::Map<String, serde_json::Value> = manifest
-        .tags
-        .iter()
-        .zip(scores)
-        .map(|(t, &s)| (t.clone(), serde_json::json!(((s as f64) * 1000.0).round() / 1000.0)))
-        .collect();
+    let scores: serde_json::Map<String, serde_json::Value> =
+        manifest.tags.iter().zip(scores).map(|(t, &s)| (t.clone(), serde_json::json!(((s as f64) * 1000.0).round() / 1000.0))).collect();
     serde_json::json!({ "model": manifest.id, "mode": mode.as_str(), "scores": scores }).to_string()
 }
 

@@ -116,10 +116,7 @@ pub const TAG_TABLE: &[(&str, Category, &str)] = &[
 
 /// Category and canonical name of a model tag (case-insensitive), if it is in [`TAG_TABLE`].
 pub fn lookup(model_tag: &str) -> Option<(Category, &'static str)> {
-    TAG_TABLE
-        .iter()
-        .find(|(name, _, _)| name.eq_ignore_ascii_case(model_tag.trim()))
-        .map(|&(_, category, canonical)| (category, canonical))
+    TAG_TABLE.iter().find(|(name, _, _)| name.eq_ignore_ascii_case(model_tag.trim())).map(|&(_, category, canonical)| (category, canonical))
 }
 
 /// Default `ratio`: a tag needs at least 40 % of the track's best score.
@@ -250,12 +247,56 @@ mod tests {
 
     fn msd50() -> Vec<String> {
         [
-            "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-            "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-            "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-            "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-            "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-            "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
+            "rock",
+            "pop",
+            "alternative",
+            "indie",
+            "electronic",
+            "female vocalists",
+            "dance",
+            "00s",
+            "alternative rock",
+            "jazz",
+            "beautiful",
+            "metal",
+            "chillout",
+            "male vocalists",
+            "classic rock",
+            "soul",
+            "indie rock",
+            "Mellow",
+            "electronica",
+            "80s",
+            "folk",
+            "90s",
+            "chill",
+            "instrumental",
+            "punk",
+            "oldies",
+            "blues",
+            "hard rock",
+            "ambient",
+            "acoustic",
+            "experimental",
+            "female vocalist",
+            "guitar",
+            "Hip-Hop",
+            "70s",
+            "party",
+            "country",
+            "easy listening",
+            "sexy",
+            "catchy",
+            "funk",
+            "electro",
+            "heavy metal",
+            "Progressive rock",
+            "60s",
+            "rnb",
+            "indie pop",
+            "sad",
+            "House",
+            "happy",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -304,7 +345,16 @@ mod tests {
 
     #[test]
     fn ratio_floor_and_limits_are_honoured() {
-        let s = scores(&[("jazz", 0.5), ("blues", 0.25), ("soul", 0.19), ("funk", 0.21), ("rock", 0.3), ("Mellow", 0.22), ("chill", 0.3), ("sad", 0.21)]);
+        let s = scores(&[
+            ("jazz", 0.5),
+            ("blues", 0.25),
+            ("soul", 0.19),
+            ("funk", 0.21),
+            ("rock", 0.3),
+            ("Mellow", 0.22),
+            ("chill", 0.3),
+            ("sad", 0.21),
+        ]);
         let p = Policy::default();
         let sel = p.select(&msd50(), &s);
         // threshold = 0.4 * 0.5 = 0.2: soul (0.19) is out, funk in; at most 3 genres.

@@ -128,8 +128,7 @@ impl Journal {
     /// Opens (creating if needed) the journal in the data folder.
     pub fn open() -> Result<Journal, JournalError> {
         let dir = crate::engine::paths::data_dir()?;
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| JournalError::Db { path: dir.clone(), message: format!("creating the folder: {e}") })?;
+        std::fs::create_dir_all(&dir).map_err(|e| JournalError::Db { path: dir.clone(), message: format!("creating the folder: {e}") })?;
         Self::open_at(&dir.join(FILE_NAME))
     }
 
@@ -310,7 +309,8 @@ impl Journal {
 
     /// Every write (not undone) of batch `batch`.
     pub fn batch(&self, batch: i64) -> Result<Vec<WriteRecord>, JournalError> {
-        let mut stmt = self.conn.prepare("SELECT id FROM writes WHERE batch_id = ?1 AND state != 'undone' ORDER BY id").map_err(self.err())?;
+        let mut stmt =
+            self.conn.prepare("SELECT id FROM writes WHERE batch_id = ?1 AND state != 'undone' ORDER BY id").map_err(self.err())?;
         let ids: Vec<i64> = stmt.query_map([batch], |r| r.get(0)).map_err(self.err())?.collect::<Result<_, _>>().map_err(self.err())?;
         ids.into_iter().map(|id| self.load(id)).collect()
     }
@@ -474,7 +474,12 @@ mod tests {
         let genre = FieldId { tag: TagKind::Id3v2, key: "TCON".into() };
         let mood = FieldId { tag: TagKind::Id3v2, key: "TMOO".into() };
         let fields = vec![
-            FieldRecord { field: genre.clone(), role: Role::Genre, old: Some(vec!["Rock".into()]), new: Some(vec!["Rock".into(), "Jazz".into()]) },
+            FieldRecord {
+                field: genre.clone(),
+                role: Role::Genre,
+                old: Some(vec!["Rock".into()]),
+                new: Some(vec!["Rock".into(), "Jazz".into()]),
+            },
             FieldRecord { field: mood.clone(), role: Role::Mood, old: None, new: Some(vec!["Sad".into()]) },
         ];
         let exact = ExactUndo { old_sha256: [1; 32], new_sha256: [2; 32], delta: vec![9, 8, 7] };

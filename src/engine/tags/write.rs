@@ -237,7 +237,8 @@ pub fn write_changes(
                 Container::Mpeg => raw::mpeg::splice(&mut orig, &id3, 4),
                 Container::Aiff => raw::riff::splice_aiff(&mut orig, &id3, 4),
                 _ => {
-                    let genre = changes.iter().find(|c| c.field.tag == TagKind::RiffInfo).and_then(|c| c.new.as_ref()).map(|v| v.join("; "));
+                    let genre =
+                        changes.iter().find(|c| c.field.tag == TagKind::RiffInfo).and_then(|c| c.new.as_ref()).map(|v| v.join("; "));
                     raw::riff::splice_wav(&mut orig, &id3, genre.as_deref(), 4)
                 }
             }
@@ -268,7 +269,8 @@ pub fn write_changes(
 
     // Verify with an independent raw reading: only the changed fields differ.
     let mut written = File::open(tmp.path()).map_err(io_err("reading the written copy"))?;
-    let new_layout = raw::read_layout(&mut written).map_err(|e| WriteError::Verify(format!("the written file does not read back ({e})")))?;
+    let new_layout =
+        raw::read_layout(&mut written).map_err(|e| WriteError::Verify(format!("the written file does not read back ({e})")))?;
     let changed: Vec<(&str, &str)> = changes.iter().map(|c| (c.field.tag.as_str(), c.field.key.as_str())).collect();
     raw::verify(&old_layout, &new_layout, &changed).map_err(WriteError::Verify)?;
     let check = FileTags::read(tmp.path()).map_err(|e| WriteError::Verify(format!("the written tags do not read back ({e})")))?;
@@ -359,7 +361,8 @@ fn exact_undo(original: &Path, written: &Path) -> Result<ExactUndo, WriteError> 
     let old_len = old.metadata().map_err(io_err("reading the file"))?.len();
     let new_len = new.metadata().map_err(io_err("reading the written copy"))?.len();
     let prefix = common_prefix(&mut old, &mut new, old_len.min(new_len)).map_err(io_err("comparing the files"))?;
-    let suffix = common_suffix(&mut old, old_len, &mut new, new_len, old_len.min(new_len) - prefix).map_err(io_err("comparing the files"))?;
+    let suffix =
+        common_suffix(&mut old, old_len, &mut new, new_len, old_len.min(new_len) - prefix).map_err(io_err("comparing the files"))?;
     let (old_mid, new_mid) = (old_len - prefix - suffix, new_len - prefix - suffix);
     let mut record = UNDO_MAGIC.to_vec();
     if old_mid.max(new_mid) <= MAX_UNDO_MIDDLE {

@@ -11,8 +11,8 @@
 
 use std::io::{Read, Seek};
 
-use super::*;
 use super::util::{damaged, read_vec};
+use super::*;
 
 /// Where an APE tag sits and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +52,7 @@ pub fn find<R: Read + Seek>(r: &mut R, end_offset: u64) -> Result<Option<ApeTagI
     let items_at = end_offset - size;
     let has_header = version == 2000 && flags & 0x8000_0000 != 0;
     let start = if has_header {
-        let at = items_at
-            .checked_sub(32)
-            .ok_or_else(|| damaged("APE tag header (before the file start)", foot_at + 20))?;
+        let at = items_at.checked_sub(32).ok_or_else(|| damaged("APE tag header (before the file start)", foot_at + 20))?;
         let mut head = [0u8; 32];
         read_at(r, at, &mut head)?;
         if &head[..8] != b"APETAGEX" || le32(&head[20..24]) & 0x2000_0000 == 0 {
@@ -69,9 +67,7 @@ pub fn find<R: Read + Seek>(r: &mut R, end_offset: u64) -> Result<Option<ApeTagI
     let mut pos = 0usize;
     for _ in 0..count {
         let at = items_at + pos as u64;
-        let head = data
-            .get(pos..pos + 8)
-            .ok_or_else(|| damaged("APE item header (past the end of the tag)", at))?;
+        let head = data.get(pos..pos + 8).ok_or_else(|| damaged("APE item header (past the end of the tag)", at))?;
         let value_len = le32(&head[..4]) as usize;
         let key_at = pos + 8;
         let key_len = data
@@ -86,47 +82,30 @@ pub fn find<R: Read + Seek>(r: &mut R, end_offset: u64) -> Result<Option<ApeTagI
         let value = data
             .get(value_at..value_at.saturating_add(value_len))
             .ok_or_else(|| damaged("APE item value (past the end of the tag)", at))?;
-        items.push(Item {
-            tag: "APE",
-            key: String::from_utf8_lossy(key).into_owned(),
-            bytes: [&head[4..8], value].concat(),
-        });
+        items.push(Item { tag: "APE", key: String::from_utf8_lossy(key).into_owned(), bytes: [&head[4..8], value].concat() });
         pos = value_at + value_len;
     }
-    Ok(Some(ApeTagInfo {
-        start,
-        len: end_offset - start,
-        items,
-    }))
+    Ok(Some(ApeTagInfo { start, len: end_offset - start, items }))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::testutil::*;
+    use super::*;
     use std::io::Cursor;
 
     #[test]
     fn finds_v2_and_v1_tags() {
-        let items = [
-            ("Title", 0u32, &b"t"[..]),
-            ("Cover Art (Front)", 2, b"x.jpg\0\xff\xd8"),
-        ];
+        let items = [("Title", 0u32, &b"t"[..]), ("Cover Art (Front)", 2, b"x.jpg\0\xff\xd8")];
         for v2 in [true, false] {
             let tag = ape_tag(&items, v2);
             let file = [b"audio".to_vec(), tag.clone(), b"TAG".to_vec()].concat();
-            let found = find(&mut Cursor::new(&file), 5 + tag.len() as u64)
-                .unwrap()
-                .unwrap();
+            let found = find(&mut Cursor::new(&file), 5 + tag.len() as u64).unwrap().unwrap();
             assert_eq!((found.start, found.len), (5, tag.len() as u64));
             assert_eq!(found.items.len(), 2);
             assert_eq!(found.items[1].key, "Cover Art (Front)");
             assert_eq!(found.items[1].bytes, b"\x02\x00\x00\x00x.jpg\0\xff\xd8");
-            assert!(
-                find(&mut Cursor::new(&file), file.len() as u64)
-                    .unwrap()
-                    .is_none()
-            );
+            assert!(find(&mut Cursor::new(&file), file.len() as u64).unwrap().is_none());
         }
     }
 
@@ -136,16 +115,10 @@ mod tests {
         let mut bad = tag.clone();
         let n = bad.len();
         bad[n - 32 + 12] = 0xFF; // size far too large
-        assert!(matches!(
-            find(&mut Cursor::new(&bad), n as u64),
-            Err(RawError::Damaged { .. })
-        ));
+        assert!(matches!(find(&mut Cursor::new(&bad), n as u64), Err(RawError::Damaged { .. })));
         let mut bad = tag.clone();
         bad[32] = 0xFF; // first item's value length past the tag
-        assert!(matches!(
-            find(&mut Cursor::new(&bad), n as u64),
-            Err(RawError::Damaged { offset: 32, .. })
-        ));
+        assert!(matches!(find(&mut Cursor::new(&bad), n as u64), Err(RawError::Damaged { offset: 32, .. })));
         let mut rng = Lcg(11);
         for _ in 0..3000 {
             let mut data = [vec![0; 40], tag.clone()].concat();

@@ -52,10 +52,7 @@ struct Flac {
 }
 
 fn damaged(what: impl Into<String>, offset: u64) -> RawError {
-    RawError::Damaged {
-        what: what.into(),
-        offset,
-    }
+    RawError::Damaged { what: what.into(), offset }
 }
 
 /// Name of a metadata block type, as used in [`Item::key`].
@@ -118,10 +115,7 @@ fn parse<R: Read + Seek>(r: &mut R) -> Result<Flac, RawError> {
         let len = u32::from_be_bytes([0, h[1], h[2], h[3]]);
         // Type 127 is forbidden: it is what a frame sync (0xFF...) looks like as a block header.
         if kind == 127 {
-            return Err(damaged(
-                "metadata block of type 127 (frames where a block was expected)",
-                pos,
-            ));
+            return Err(damaged("metadata block of type 127 (frames where a block was expected)", pos));
         }
         if (blocks.is_empty()) != (kind == STREAMINFO) {
             return Err(damaged("STREAMINFO not first, or repeated", pos));
@@ -131,10 +125,7 @@ fn parse<R: Read + Seek>(r: &mut R) -> Result<Flac, RawError> {
         }
         let at = pos + 4;
         if at + u64::from(len) > file_len {
-            return Err(damaged(
-                format!("{} block running past the end of the file", type_name(kind)),
-                pos,
-            ));
+            return Err(damaged(format!("{} block running past the end of the file", type_name(kind)), pos));
         }
         blocks.push(Block { kind, at, len });
         pos = at + u64::from(len);
@@ -152,44 +143,26 @@ fn parse<R: Read + Seek>(r: &mut R) -> Result<Flac, RawError> {
             return Err(damaged("no frame sync after the last metadata block", pos));
         }
     }
-    Ok(Flac {
-        id3_len,
-        blocks,
-        audio_at: pos,
-        file_len,
-    })
+    Ok(Flac { id3_len, blocks, audio_at: pos, file_len })
 }
 
 fn read_vec<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Result<Vec<u8>, RawError> {
     // Callers have checked `at + len` against the file length, so this allocation is bounded.
-    let len = usize::try_from(len)
-        .map_err(|_| RawError::Unsupported("block too large for memory".into()))?;
+    let len = usize::try_from(len).map_err(|_| RawError::Unsupported("block too large for memory".into()))?;
     let mut buf = vec![0u8; len];
     read_at(r, at, &mut buf)?;
     Ok(buf)
 }
 
 /// SHA-256 of `len` bytes at `at`, read in 1 MiB chunks.
-pub(crate) fn hash_range<R: Read + Seek>(
-    r: &mut R,
-    at: u64,
-    len: u64,
-) -> Result<AudioDigest, RawError> {
+pub(crate) fn hash_range<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Result<AudioDigest, RawError> {
     let mut h = Sha256::new();
     hash_range_into(r, &mut h, at, len)?;
-    Ok(AudioDigest {
-        sha256: h.finalize().into(),
-        len,
-    })
+    Ok(AudioDigest { sha256: h.finalize().into(), len })
 }
 
 /// Feeds `len` bytes at `at` into `h`, in 1 MiB chunks.
-pub(crate) fn hash_range_into<R: Read + Seek>(
-    r: &mut R,
-    h: &mut Sha256,
-    at: u64,
-    len: u64,
-) -> Result<(), RawError> {
+pub(crate) fn hash_range_into<R: Read + Seek>(r: &mut R, h: &mut Sha256, at: u64, len: u64) -> Result<(), RawError> {
     let mut buf = vec![0u8; 1 << 20];
     r.seek(SeekFrom::Start(at))?;
     let mut left = len;
@@ -215,19 +188,14 @@ pub(crate) struct Comments<'a> {
 pub(crate) fn parse_comments(data: &[u8], base: u64) -> Result<Comments<'_>, RawError> {
     let mut pos = 0usize;
     let vendor = take_field(data, &mut pos, base, "vendor")?;
-    let count = take(data, &mut pos, 4)
-        .ok_or_else(|| damaged("Vorbis comment count missing", base + pos as u64))?;
+    let count = take(data, &mut pos, 4).ok_or_else(|| damaged("Vorbis comment count missing", base + pos as u64))?;
     let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
     // No preallocation from `count`: a damaged count fails on the data, not on memory.
     let mut comments = Vec::new();
     for _ in 0..count {
         comments.push(take_field(data, &mut pos, base, "field")?);
     }
-    Ok(Comments {
-        vendor,
-        comments,
-        end: pos,
-    })
+    Ok(Comments { vendor, comments, end: pos })
 }
 
 /// The next `n` bytes of `data` at `*pos`, advancing `*pos`.
@@ -238,19 +206,9 @@ fn take<'a>(data: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
 }
 
 /// A 32-bit little-endian length and that many bytes.
-fn take_field<'a>(
-    data: &'a [u8],
-    pos: &mut usize,
-    base: u64,
-    what: &str,
-) -> Result<&'a [u8], RawError> {
+fn take_field<'a>(data: &'a [u8], pos: &mut usize, base: u64, what: &str) -> Result<&'a [u8], RawError> {
     let at = *pos;
-    let bad = || {
-        damaged(
-            format!("Vorbis comment {what} running past its block"),
-            base + at as u64,
-        )
-    };
+    let bad = || damaged(format!("Vorbis comment {what} running past its block"), base + at as u64);
     let len = take(data, pos, 4).ok_or_else(bad)?;
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     take(data, pos, len).ok_or_else(bad)
@@ -264,16 +222,8 @@ pub(crate) fn comment_key(c: &[u8]) -> String {
 
 /// The items of a comment structure: "(vendor)", then one per comment.
 pub(crate) fn comment_items(c: &Comments) -> Vec<Item> {
-    let mut items = vec![Item {
-        tag: "Vorbis",
-        key: "(vendor)".into(),
-        bytes: c.vendor.to_vec(),
-    }];
-    items.extend(c.comments.iter().map(|&b| Item {
-        tag: "Vorbis",
-        key: comment_key(b),
-        bytes: b.to_vec(),
-    }));
+    let mut items = vec![Item { tag: "Vorbis", key: "(vendor)".into(), bytes: c.vendor.to_vec() }];
+    items.extend(c.comments.iter().map(|&b| Item { tag: "Vorbis", key: comment_key(b), bytes: b.to_vec() }));
     items
 }
 
@@ -282,11 +232,7 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
     let f = parse(r)?;
     let mut items = Vec::new();
     if f.id3_len > 0 {
-        items.push(Item {
-            tag: "ID3v2",
-            key: "(tag before fLaC)".into(),
-            bytes: read_vec(r, 0, f.id3_len)?,
-        });
+        items.push(Item { tag: "ID3v2", key: "(tag before fLaC)".into(), bytes: read_vec(r, 0, f.id3_len)? });
     }
     for b in &f.blocks {
         match b.kind {
@@ -296,26 +242,14 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
                 let c = parse_comments(&body, b.at)?;
                 items.extend(comment_items(&c));
                 if c.end < body.len() {
-                    items.push(Item {
-                        tag: "Vorbis",
-                        key: "(comment trailer)".into(),
-                        bytes: body[c.end..].to_vec(),
-                    });
+                    items.push(Item { tag: "Vorbis", key: "(comment trailer)".into(), bytes: body[c.end..].to_vec() });
                 }
             }
-            k => items.push(Item {
-                tag: "FLAC",
-                key: type_name(k),
-                bytes: read_vec(r, b.at, b.len.into())?,
-            }),
+            k => items.push(Item { tag: "FLAC", key: type_name(k), bytes: read_vec(r, b.at, b.len.into())? }),
         }
     }
     let audio = hash_range(r, f.audio_at, f.file_len - f.audio_at)?;
-    Ok(Layout {
-        container: Container::Flac,
-        items,
-        audio,
-    })
+    Ok(Layout { container: Container::Flac, items, audio })
 }
 
 /// Whether `key` is a valid Vorbis field name (printable ASCII 0x20–0x7D, no `=`).
@@ -324,27 +258,14 @@ pub(crate) fn valid_field_name(key: &str) -> bool {
 }
 
 /// Applies `edits` to a comment list (each `KEY=value` as stored); see [`splice`] for the rules.
-pub(crate) fn edit_comments(
-    comments: &mut Vec<Vec<u8>>,
-    edits: &[FieldEdit],
-) -> Result<(), RawError> {
+pub(crate) fn edit_comments(comments: &mut Vec<Vec<u8>>, edits: &[FieldEdit]) -> Result<(), RawError> {
     for e in edits {
         if !valid_field_name(&e.key) {
-            return Err(RawError::Unsupported(format!(
-                "invalid Vorbis field name {:?}",
-                e.key
-            )));
+            return Err(RawError::Unsupported(format!("invalid Vorbis field name {:?}", e.key)));
         }
         let wanted = e.key.to_ascii_uppercase();
-        let new: Vec<Vec<u8>> = e
-            .values
-            .iter()
-            .flatten()
-            .map(|v| format!("{}={v}", e.key).into_bytes())
-            .collect();
-        let first = comments
-            .iter()
-            .position(|c| comment_key(c) == wanted && c.contains(&b'='));
+        let new: Vec<Vec<u8>> = e.values.iter().flatten().map(|v| format!("{}={v}", e.key).into_bytes()).collect();
+        let first = comments.iter().position(|c| comment_key(c) == wanted && c.contains(&b'='));
         comments.retain(|c| !(comment_key(c) == wanted && c.contains(&b'=')));
         let at = first.unwrap_or(comments.len());
         comments.splice(at..at, new);
@@ -355,19 +276,10 @@ pub(crate) fn edit_comments(
 /// Serialises a Vorbis comment structure (no framing bit).
 pub(crate) fn write_comments(vendor: &[u8], comments: &[Vec<u8>]) -> Result<Vec<u8>, RawError> {
     let too_big = || RawError::Unsupported("Vorbis comment too large".into());
-    let mut out =
-        Vec::with_capacity(8 + vendor.len() + comments.iter().map(|c| c.len() + 4).sum::<usize>());
-    out.extend(
-        u32::try_from(vendor.len())
-            .map_err(|_| too_big())?
-            .to_le_bytes(),
-    );
+    let mut out = Vec::with_capacity(8 + vendor.len() + comments.iter().map(|c| c.len() + 4).sum::<usize>());
+    out.extend(u32::try_from(vendor.len()).map_err(|_| too_big())?.to_le_bytes());
     out.extend(vendor);
-    out.extend(
-        u32::try_from(comments.len())
-            .map_err(|_| too_big())?
-            .to_le_bytes(),
-    );
+    out.extend(u32::try_from(comments.len()).map_err(|_| too_big())?.to_le_bytes());
     for c in comments {
         out.extend(u32::try_from(c.len()).map_err(|_| too_big())?.to_le_bytes());
         out.extend(c);
@@ -381,11 +293,7 @@ fn push(pieces: &mut Vec<Piece>, p: Piece) {
         (_, Piece::Bytes(b)) if b.is_empty() => {}
         (_, Piece::Copy { len: 0, .. }) => {}
         (Some(Piece::Bytes(a)), Piece::Bytes(b)) => a.extend(b),
-        (Some(Piece::Copy { offset, len }), Piece::Copy { offset: o, len: l })
-            if *offset + *len == o =>
-        {
-            *len += l
-        }
+        (Some(Piece::Copy { offset, len }), Piece::Copy { offset: o, len: l }) if *offset + *len == o => *len += l,
         (_, p) => pieces.push(p),
     }
 }
@@ -417,12 +325,7 @@ pub fn splice<R: Read + Seek>(r: &mut R, edits: &[FieldEdit]) -> Result<Vec<Piec
             let body = read_vec(r, b.at, b.len.into())?;
             let c = parse_comments(&body, b.at)?;
             let comments = c.comments.iter().map(|c| c.to_vec()).collect();
-            (
-                c.vendor.to_vec(),
-                comments,
-                body[c.end..].to_vec(),
-                4 + i64::from(b.len),
-            )
+            (c.vendor.to_vec(), comments, body[c.end..].to_vec(), 4 + i64::from(b.len))
         }
         None => (b"melotag".to_vec(), Vec::new(), Vec::new(), 0),
     };
@@ -433,9 +336,7 @@ pub fn splice<R: Read + Seek>(r: &mut R, edits: &[FieldEdit]) -> Result<Vec<Piec
         let mut body = write_comments(&vendor, &comments)?;
         body.extend(&trailer);
         if body.len() > MAX_BODY {
-            return Err(RawError::Unsupported(
-                "Vorbis comment block over 16 MiB".into(),
-            ));
+            return Err(RawError::Unsupported("Vorbis comment block over 16 MiB".into()));
         }
         delta = 4 + body.len() as i64 - old_total;
         match vc {
@@ -444,9 +345,7 @@ pub fn splice<R: Read + Seek>(r: &mut R, edits: &[FieldEdit]) -> Result<Vec<Piec
         }
     }
     if delta != 0 {
-        let pad = out
-            .iter()
-            .rposition(|o| matches!(o, Out::Keep(b) if b.kind == PADDING));
+        let pad = out.iter().rposition(|o| matches!(o, Out::Keep(b) if b.kind == PADDING));
         let pad_len = pad.map_or(0, |i| match &out[i] {
             Out::Keep(b) => i64::from(b.len),
             Out::New(..) => 0,
@@ -463,13 +362,7 @@ pub fn splice<R: Read + Seek>(r: &mut R, edits: &[FieldEdit]) -> Result<Vec<Piec
         }
     }
     let mut pieces = Vec::new();
-    push(
-        &mut pieces,
-        Piece::Copy {
-            offset: 0,
-            len: f.id3_len,
-        },
-    );
+    push(&mut pieces, Piece::Copy { offset: 0, len: f.id3_len });
     push(&mut pieces, Piece::Bytes(b"fLaC".to_vec()));
     let n = out.len();
     for (i, o) in out.into_iter().enumerate() {
@@ -479,28 +372,13 @@ pub fn splice<R: Read + Seek>(r: &mut R, edits: &[FieldEdit]) -> Result<Vec<Piec
         };
         let flag = if i + 1 == n { 0x80 } else { 0 };
         let l = len.to_be_bytes();
-        push(
-            &mut pieces,
-            Piece::Bytes(vec![flag | kind, l[1], l[2], l[3]]),
-        );
+        push(&mut pieces, Piece::Bytes(vec![flag | kind, l[1], l[2], l[3]]));
         match o {
-            Out::Keep(b) => push(
-                &mut pieces,
-                Piece::Copy {
-                    offset: b.at,
-                    len: b.len.into(),
-                },
-            ),
+            Out::Keep(b) => push(&mut pieces, Piece::Copy { offset: b.at, len: b.len.into() }),
             Out::New(_, body) => push(&mut pieces, Piece::Bytes(body)),
         }
     }
-    push(
-        &mut pieces,
-        Piece::Copy {
-            offset: f.audio_at,
-            len: f.file_len - f.audio_at,
-        },
-    );
+    push(&mut pieces, Piece::Copy { offset: f.audio_at, len: f.file_len - f.audio_at });
     Ok(pieces)
 }
 
@@ -519,14 +397,7 @@ pub(crate) mod tests {
 
     /// A small synthetic FLAC: STREAMINFO, APPLICATION, comments, PICTURE, PADDING, frames.
     pub fn sample(padding: usize) -> Vec<u8> {
-        let vc = write_comments(
-            b"ref",
-            &[
-                b"TITLE=t".to_vec(),
-                b"genre=Rock".to_vec(),
-                b"GENRE=Pop".to_vec(),
-            ],
-        );
+        let vc = write_comments(b"ref", &[b"TITLE=t".to_vec(), b"genre=Rock".to_vec(), b"GENRE=Pop".to_vec()]);
         let mut f = b"fLaC".to_vec();
         f.extend(block(false, 0, &[7; 34]));
         f.extend(block(false, 2, b"abcdxyz"));
@@ -543,26 +414,18 @@ pub(crate) mod tests {
         for p in pieces {
             match p {
                 Piece::Bytes(b) => out.extend(b),
-                Piece::Copy { offset, len } => {
-                    out.extend(&orig[*offset as usize..(*offset + *len) as usize])
-                }
+                Piece::Copy { offset, len } => out.extend(&orig[*offset as usize..(*offset + *len) as usize]),
             }
         }
         out
     }
 
     fn keys(l: &Layout) -> Vec<String> {
-        l.items
-            .iter()
-            .map(|i| format!("{}:{}", i.tag, i.key))
-            .collect()
+        l.items.iter().map(|i| format!("{}:{}", i.tag, i.key)).collect()
     }
 
     fn edit(key: &str, values: Option<&[&str]>) -> FieldEdit {
-        FieldEdit {
-            key: key.into(),
-            values: values.map(|v| v.iter().map(|s| s.to_string()).collect()),
-        }
+        FieldEdit { key: key.into(), values: values.map(|v| v.iter().map(|s| s.to_string()).collect()) }
     }
 
     #[test]
@@ -571,22 +434,11 @@ pub(crate) mod tests {
         let l = read_layout(&mut Cursor::new(&f)).unwrap();
         assert_eq!(
             keys(&l),
-            [
-                "FLAC:STREAMINFO",
-                "FLAC:APPLICATION",
-                "Vorbis:(vendor)",
-                "Vorbis:TITLE",
-                "Vorbis:GENRE",
-                "Vorbis:GENRE",
-                "FLAC:PICTURE"
-            ]
+            ["FLAC:STREAMINFO", "FLAC:APPLICATION", "Vorbis:(vendor)", "Vorbis:TITLE", "Vorbis:GENRE", "Vorbis:GENRE", "FLAC:PICTURE"]
         );
         assert_eq!(l.items[4].bytes, b"genre=Rock");
         assert_eq!(l.audio.len, 7);
-        assert_eq!(
-            l.audio.sha256,
-            <[u8; 32]>::from(Sha256::digest([0xFF, 0xF8, 1, 2, 3, 4, 5]))
-        );
+        assert_eq!(l.audio.sha256, <[u8; 32]>::from(Sha256::digest([0xFF, 0xF8, 1, 2, 3, 4, 5])));
     }
 
     #[test]
@@ -626,61 +478,31 @@ pub(crate) mod tests {
             let e = read_layout(&mut Cursor::new(&f));
             assert!(matches!(e, Err(RawError::Damaged { .. })), "{what}: {e:?}");
         }
-        assert!(matches!(
-            read_layout(&mut Cursor::new(b"OggS....")),
-            Err(RawError::Unknown)
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(b"OggS....")), Err(RawError::Unknown)));
     }
 
     #[test]
     fn splice_replaces_in_place_and_keeps_frames() {
         let f = sample(100);
-        let pieces = splice(
-            &mut Cursor::new(&f),
-            &[edit("Genre", Some(&["Jazz", "Blues"]))],
-        )
-        .unwrap();
+        let pieces = splice(&mut Cursor::new(&f), &[edit("Genre", Some(&["Jazz", "Blues"]))]).unwrap();
         let g = render(&f, &pieces);
         assert_eq!(g.len(), f.len(), "padding absorbed the growth");
         let l = read_layout(&mut Cursor::new(&g)).unwrap();
-        let c: Vec<&[u8]> = l
-            .items
-            .iter()
-            .filter(|i| i.tag == "Vorbis")
-            .map(|i| &i.bytes[..])
-            .collect();
+        let c: Vec<&[u8]> = l.items.iter().filter(|i| i.tag == "Vorbis").map(|i| &i.bytes[..]).collect();
         assert_eq!(c, [&b"ref"[..], b"TITLE=t", b"Genre=Jazz", b"Genre=Blues"]);
         assert_eq!(l.audio, read_layout(&mut Cursor::new(&f)).unwrap().audio);
         // The picture body is copied, not inlined.
-        assert!(
-            pieces
-                .iter()
-                .all(|p| !matches!(p, Piece::Bytes(b) if b.len() > 1000))
-        );
+        assert!(pieces.iter().all(|p| !matches!(p, Piece::Bytes(b) if b.len() > 1000)));
     }
 
     #[test]
     fn splice_appends_removes_and_pads() {
         let f = sample(0);
-        let g = render(
-            &f,
-            &splice(&mut Cursor::new(&f), &[edit("MOOD", Some(&["calm"]))]).unwrap(),
-        );
+        let g = render(&f, &splice(&mut Cursor::new(&f), &[edit("MOOD", Some(&["calm"]))]).unwrap());
         let l = read_layout(&mut Cursor::new(&g)).unwrap();
         assert_eq!(l.items[6].bytes, b"MOOD=calm");
-        assert_eq!(
-            g.len(),
-            f.len() + 13 + NEW_PADDING as usize,
-            "frames moved: padding of 1024"
-        );
-        let h = render(
-            &g,
-            &splice(
-                &mut Cursor::new(&g),
-                &[edit("mood", None), edit("genre", None)],
-            )
-            .unwrap(),
-        );
+        assert_eq!(g.len(), f.len() + 13 + NEW_PADDING as usize, "frames moved: padding of 1024");
+        let h = render(&g, &splice(&mut Cursor::new(&g), &[edit("mood", None), edit("genre", None)]).unwrap());
         assert_eq!(h.len(), g.len(), "shrink absorbed by the padding");
         assert_eq!(keys(&read_layout(&mut Cursor::new(&h)).unwrap()).len(), 5);
     }
@@ -691,26 +513,12 @@ pub(crate) mod tests {
         f.extend(block(false, 0, &[7; 34]));
         f.extend(block(true, 6, &[1; 10]));
         f.extend([0xFF, 0xF9, 0]);
-        let g = render(
-            &f,
-            &splice(&mut Cursor::new(&f), &[edit("GENRE", Some(&["x"]))]).unwrap(),
-        );
+        let g = render(&f, &splice(&mut Cursor::new(&f), &[edit("GENRE", Some(&["x"]))]).unwrap());
         let l = read_layout(&mut Cursor::new(&g)).unwrap();
-        assert_eq!(
-            keys(&l),
-            [
-                "FLAC:STREAMINFO",
-                "Vorbis:(vendor)",
-                "Vorbis:GENRE",
-                "FLAC:PICTURE"
-            ]
-        );
+        assert_eq!(keys(&l), ["FLAC:STREAMINFO", "Vorbis:(vendor)", "Vorbis:GENRE", "FLAC:PICTURE"]);
         assert_eq!(l.items[1].bytes, b"melotag");
         // Removing a field that is not there changes nothing.
-        let same = render(
-            &f,
-            &splice(&mut Cursor::new(&f), &[edit("GENRE", None)]).unwrap(),
-        );
+        let same = render(&f, &splice(&mut Cursor::new(&f), &[edit("GENRE", None)]).unwrap());
         assert_eq!(same, f);
         assert!(splice(&mut Cursor::new(&f), &[edit("A=B", None)]).is_err());
     }

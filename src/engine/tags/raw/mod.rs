@@ -138,11 +138,7 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
         let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
         let mut magic = [0u8; 4];
         let after = 10 + size + footer;
-        if after + 4 <= len && read_at(r, after, &mut magic).is_ok() && &magic == b"fLaC" {
-            Container::Flac
-        } else {
-            Container::Mpeg
-        }
+        if after + 4 <= len && read_at(r, after, &mut magic).is_ok() && &magic == b"fLaC" { Container::Flac } else { Container::Mpeg }
     } else if &head[..4] == b"fLaC" {
         Container::Flac
     } else if &head[..4] == b"OggS" {
@@ -210,7 +206,7 @@ pub fn verify(old: &Layout, new: &Layout, changed: &[(&str, &str)]) -> Result<()
     }
     let old_kinds: Vec<(&str, &str)> = before.iter().map(|i| (i.tag, i.key.as_str())).collect();
     let added: Vec<&Item> = after.iter().filter(|i| !before.contains(i)).copied().collect();
-    if let Some(item) = added.iter().find(|i| !(may_appear(i) && !old_kinds.contains(&(i.tag, i.key.as_str())))) {
+    if let Some(item) = added.iter().find(|i| !may_appear(i) || old_kinds.contains(&(i.tag, i.key.as_str()))) {
         return Err(format!("{} {} would appear", item.tag, item.key));
     }
     Ok(())

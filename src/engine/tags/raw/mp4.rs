@@ -34,10 +34,8 @@ use super::flac::hash_range_into;
 use super::*;
 
 /// Atoms whose payload is a list of child atoms (ilst and meta are handled on their own).
-const CONTAINERS: &[&[u8; 4]] = &[
-    b"moov", b"trak", b"mdia", b"minf", b"stbl", b"udta", b"edts", b"dinf", b"tref", b"sinf",
-    b"schi", b"gmhd",
-];
+const CONTAINERS: &[&[u8; 4]] =
+    &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"udta", b"edts", b"dinf", b"tref", b"sinf", b"schi", b"gmhd"];
 /// Padding atoms: not items.
 const PADDING: &[&[u8; 4]] = &[b"free", b"skip", b"wide"];
 /// Largest atom (moov, or another top-level one) read into memory; real moovs are a few MB.
@@ -46,10 +44,7 @@ const MAX_IN_MEMORY: u64 = 256 << 20;
 const MAX_DEPTH: usize = 32;
 
 fn damaged(what: impl Into<String>, offset: u64) -> RawError {
-    RawError::Damaged {
-        what: what.into(),
-        offset,
-    }
+    RawError::Damaged { what: what.into(), offset }
 }
 
 /// The fourcc as characters (bytes as Latin-1, so 0xA9 is '©').
@@ -68,35 +63,15 @@ struct Header {
 /// of the parent is left from the atom's start, `at` its file offset (for errors).
 fn header(h: &[u8], room: u64, at: u64) -> Result<Header, RawError> {
     let short = || damaged("truncated atom header", at);
-    let size = u32::from_be_bytes(
-        h.get(..4)
-            .ok_or_else(short)?
-            .try_into()
-            .map_err(|_| short())?,
-    );
-    let kind: [u8; 4] = h
-        .get(4..8)
-        .ok_or_else(short)?
-        .try_into()
-        .map_err(|_| short())?;
+    let size = u32::from_be_bytes(h.get(..4).ok_or_else(short)?.try_into().map_err(|_| short())?);
+    let kind: [u8; 4] = h.get(4..8).ok_or_else(short)?.try_into().map_err(|_| short())?;
     let (header, size) = match size {
         0 => (8, room),
-        1 => (
-            16,
-            u64::from_be_bytes(
-                h.get(8..16)
-                    .ok_or_else(short)?
-                    .try_into()
-                    .map_err(|_| short())?,
-            ),
-        ),
+        1 => (16, u64::from_be_bytes(h.get(8..16).ok_or_else(short)?.try_into().map_err(|_| short())?)),
         n => (8, u64::from(n)),
     };
     if size < header || size > room {
-        return Err(damaged(
-            format!("atom '{}' of size {size} (room {room})", fourcc(&kind)),
-            at,
-        ));
+        return Err(damaged(format!("atom '{}' of size {size} (room {room})", fourcc(&kind)), at));
     }
     Ok(Header { kind, header, size })
 }
@@ -105,11 +80,7 @@ fn header(h: &[u8], room: u64, at: u64) -> Result<Header, RawError> {
 fn indexed(seen: &mut Vec<[u8; 4]>, kind: [u8; 4]) -> String {
     let k = seen.iter().filter(|&&s| s == kind).count();
     seen.push(kind);
-    if k == 0 {
-        fourcc(&kind)
-    } else {
-        format!("{}[{k}]", fourcc(&kind))
-    }
+    if k == 0 { fourcc(&kind) } else { format!("{}[{k}]", fourcc(&kind)) }
 }
 
 /// What the tree walk collects.
@@ -121,13 +92,7 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// Walks the children in `data` (at file offset `base`) of the container at `path`.
-    fn children(
-        &mut self,
-        data: &[u8],
-        base: u64,
-        path: &str,
-        depth: usize,
-    ) -> Result<(), RawError> {
+    fn children(&mut self, data: &[u8], base: u64, path: &str, depth: usize) -> Result<(), RawError> {
         if depth > MAX_DEPTH {
             return Err(damaged("atoms nested too deep", base));
         }
@@ -139,11 +104,7 @@ impl Walk<'_> {
             if rest.len() < 8 {
                 if rest.iter().all(|&b| b == 0) {
                     let key = format!("{path}.(terminator)");
-                    self.items.push(Item {
-                        tag: "MP4",
-                        key,
-                        bytes: rest.to_vec(),
-                    });
+                    self.items.push(Item { tag: "MP4", key, bytes: rest.to_vec() });
                     break;
                 }
                 return Err(damaged(format!("stray bytes in '{path}'"), at));
@@ -158,44 +119,26 @@ impl Walk<'_> {
                 k if PADDING.contains(&k) => {}
                 b"mvex" | b"moof" => return Err(RawError::Unsupported("fragmented MP4".into())),
                 b"saio" => {
-                    return Err(RawError::Unsupported(
-                        "MP4 with sample auxiliary offsets (saio)".into(),
-                    ));
+                    return Err(RawError::Unsupported("MP4 with sample auxiliary offsets (saio)".into()));
                 }
                 k if CONTAINERS.contains(&k) => self.children(payload, pbase, &child, depth + 1)?,
                 b"meta" => {
                     // QuickTime's meta has no version/flags: its first child's fourcc is at 4..8.
-                    let qt = payload.get(4..8).is_some_and(|t| {
-                        [b"hdlr", b"keys", b"ilst", b"free"].iter().any(|k| t == *k)
-                    });
+                    let qt = payload.get(4..8).is_some_and(|t| [b"hdlr", b"keys", b"ilst", b"free"].iter().any(|k| t == *k));
                     if qt {
                         self.children(payload, pbase, &child, depth + 1)?;
                     } else {
-                        let v = payload
-                            .get(..4)
-                            .ok_or_else(|| damaged("meta without version/flags", pbase))?;
-                        self.items.push(Item {
-                            tag: "MP4",
-                            key: format!("{child}.(header)"),
-                            bytes: v.to_vec(),
-                        });
+                        let v = payload.get(..4).ok_or_else(|| damaged("meta without version/flags", pbase))?;
+                        self.items.push(Item { tag: "MP4", key: format!("{child}.(header)"), bytes: v.to_vec() });
                         self.children(&payload[4..], pbase + 4, &child, depth + 1)?;
                     }
                 }
                 b"ilst" => self.ilst(payload, pbase)?,
                 b"stco" | b"co64" => {
                     let bytes = self.chunk_offsets(payload, pbase, h.kind == *b"co64")?;
-                    self.items.push(Item {
-                        tag: "MP4",
-                        key: child,
-                        bytes,
-                    });
+                    self.items.push(Item { tag: "MP4", key: child, bytes });
                 }
-                _ => self.items.push(Item {
-                    tag: "MP4",
-                    key: child,
-                    bytes: payload.to_vec(),
-                }),
+                _ => self.items.push(Item { tag: "MP4", key: child, bytes: payload.to_vec() }),
             }
             pos += h.size as usize;
         }
@@ -218,11 +161,7 @@ impl Walk<'_> {
                 }
                 k => fourcc(k),
             };
-            self.items.push(Item {
-                tag: "MP4",
-                key,
-                bytes: atom.to_vec(),
-            });
+            self.items.push(Item { tag: "MP4", key, bytes: atom.to_vec() });
             pos += h.size as usize;
         }
         Ok(())
@@ -231,14 +170,9 @@ impl Walk<'_> {
     /// Normalised chunk offsets (see the module docs).
     fn chunk_offsets(&self, p: &[u8], base: u64, wide: bool) -> Result<Vec<u8>, RawError> {
         let bad = || damaged("chunk offset table shorter than its count", base);
-        let count = u32::from_be_bytes(p.get(4..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?)
-            as usize;
+        let count = u32::from_be_bytes(p.get(4..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
         let w = if wide { 8 } else { 4 };
-        let end = count
-            .checked_mul(w)
-            .and_then(|n| n.checked_add(8))
-            .filter(|&e| e <= p.len())
-            .ok_or_else(bad)?;
+        let end = count.checked_mul(w).and_then(|n| n.checked_add(8)).filter(|&e| e <= p.len()).ok_or_else(bad)?;
         let mut out = Vec::with_capacity(8 + count * 12 + (p.len() - end));
         out.extend(&p[..8]);
         for (i, e) in p[8..end].chunks_exact(w).enumerate() {
@@ -248,12 +182,7 @@ impl Walk<'_> {
                 .iter()
                 .enumerate()
                 .find(|(_, (s, l))| off >= *s && off - s < *l)
-                .ok_or_else(|| {
-                    damaged(
-                        format!("chunk offset {off} outside every mdat"),
-                        base + 8 + (i * w) as u64,
-                    )
-                })?;
+                .ok_or_else(|| damaged(format!("chunk offset {off} outside every mdat"), base + 8 + (i * w) as u64))?;
             out.extend((m as u32).to_be_bytes());
             out.extend((off - start).to_be_bytes());
         }
@@ -270,9 +199,7 @@ fn freeform_key(p: &[u8], base: u64) -> Result<String, RawError> {
         let rest = &p[pos..];
         let h = header(rest, rest.len() as u64, base + pos as u64)?;
         // Both are full boxes: 4 bytes of version/flags before the string.
-        let s = rest
-            .get(h.header as usize + 4..h.size as usize)
-            .map(|s| String::from_utf8_lossy(s).into_owned());
+        let s = rest.get(h.header as usize + 4..h.size as usize).map(|s| String::from_utf8_lossy(s).into_owned());
         match &h.kind {
             b"mean" if mean.is_none() => mean = s,
             b"name" if name.is_none() => name = s,
@@ -312,15 +239,8 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
     if top.iter().filter(|(_, h)| h.kind == *b"moov").count() != 1 {
         return Err(damaged("not exactly one moov atom", 0));
     }
-    let mdats: Vec<(u64, u64)> = top
-        .iter()
-        .filter(|(_, h)| h.kind == *b"mdat")
-        .map(|(at, h)| (at + h.header, h.size - h.header))
-        .collect();
-    let mut walk = Walk {
-        items: Vec::new(),
-        mdats: &mdats,
-    };
+    let mdats: Vec<(u64, u64)> = top.iter().filter(|(_, h)| h.kind == *b"mdat").map(|(at, h)| (at + h.header, h.size - h.header)).collect();
+    let mut walk = Walk { items: Vec::new(), mdats: &mdats };
     let mut seen = Vec::new();
     for (at, h) in &top {
         let name = indexed(&mut seen, h.kind);
@@ -330,35 +250,21 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
         }
         // Bounded by the file length (checked in `header`) and by MAX_IN_MEMORY.
         let too_big = || RawError::Unsupported(format!("'{name}' atom over 256 MiB"));
-        let len = usize::try_from(plen)
-            .ok()
-            .filter(|_| plen <= MAX_IN_MEMORY)
-            .ok_or_else(too_big)?;
+        let len = usize::try_from(plen).ok().filter(|_| plen <= MAX_IN_MEMORY).ok_or_else(too_big)?;
         let mut payload = vec![0u8; len];
         read_at(r, pat, &mut payload)?;
         if h.kind == *b"moov" {
             walk.children(&payload, pat, "moov", 1)?;
         } else {
-            walk.items.push(Item {
-                tag: "MP4",
-                key: name,
-                bytes: payload,
-            });
+            walk.items.push(Item { tag: "MP4", key: name, bytes: payload });
         }
     }
     let mut hash = Sha256::new();
     for &(at, len) in &mdats {
         hash_range_into(r, &mut hash, at, len)?;
     }
-    let audio = AudioDigest {
-        sha256: hash.finalize().into(),
-        len: mdats.iter().map(|m| m.1).sum(),
-    };
-    Ok(Layout {
-        container: Container::Mp4,
-        items: walk.items,
-        audio,
-    })
+    let audio = AudioDigest { sha256: hash.finalize().into(), len: mdats.iter().map(|m| m.1).sum() };
+    Ok(Layout { container: Container::Mp4, items: walk.items, audio })
 }
 
 #[cfg(test)]
@@ -385,63 +291,18 @@ pub(crate) mod tests {
         let mdat = atom(b"mdat", &[5u8; 100]);
         let mdat_at = ftyp.len() + free.len() + if moov_first { moov(genre, 0).len() } else { 0 };
         let moov = moov(genre, (mdat_at + 8) as u32);
-        if moov_first {
-            [ftyp, moov, free, mdat].concat()
-        } else {
-            [ftyp, free, mdat, moov].concat()
-        }
+        if moov_first { [ftyp, moov, free, mdat].concat() } else { [ftyp, free, mdat, moov].concat() }
     }
 
     fn moov(genre: &str, mdat_payload: u32) -> Vec<u8> {
-        let stco = atom(
-            b"stco",
-            &[
-                &[0, 0, 0, 0, 0, 0, 0, 2][..],
-                &mdat_payload.to_be_bytes(),
-                &(mdat_payload + 50).to_be_bytes(),
-            ]
-            .concat(),
-        );
+        let stco =
+            atom(b"stco", &[&[0, 0, 0, 0, 0, 0, 0, 2][..], &mdat_payload.to_be_bytes(), &(mdat_payload + 50).to_be_bytes()].concat());
         let stbl = atom(b"stbl", &[atom(b"stsd", b"sampleentries"), stco].concat());
-        let trak = |i: u8| {
-            atom(
-                b"trak",
-                &[atom(b"tkhd", &[i; 4]), atom(b"mdia", &atom(b"minf", &stbl))].concat(),
-            )
-        };
-        let free_form = atom(
-            b"----",
-            &[
-                atom(b"mean", b"\0\0\0\0com.apple.iTunes"),
-                atom(b"name", b"\0\0\0\0MOOD"),
-                data("calm"),
-            ]
-            .concat(),
-        );
-        let ilst = atom(
-            b"ilst",
-            &[atom(b"\xa9gen", &data(genre)), free_form].concat(),
-        );
-        let meta = atom(
-            b"meta",
-            &[
-                &[0u8; 4][..],
-                &atom(b"hdlr", b"mdirappl"),
-                &ilst,
-                &atom(b"free", &[0; 3]),
-            ]
-            .concat(),
-        );
-        atom(
-            b"moov",
-            &[
-                atom(b"mvhd", b"hdr"),
-                trak(1),
-                trak(2),
-                atom(b"udta", &[meta, vec![0; 4]].concat()),
-            ]
-            .concat(),
-        )
+        let trak = |i: u8| atom(b"trak", &[atom(b"tkhd", &[i; 4]), atom(b"mdia", &atom(b"minf", &stbl))].concat());
+        let free_form = atom(b"----", &[atom(b"mean", b"\0\0\0\0com.apple.iTunes"), atom(b"name", b"\0\0\0\0MOOD"), data("calm")].concat());
+        let ilst = atom(b"ilst", &[atom(b"\xa9gen", &data(genre)), free_form].concat());
+        let meta = atom(b"meta", &[&[0u8; 4][..], &atom(b"hdlr", b"mdirappl"), &ilst, &atom(b"free", &[0; 3])].concat());
+        atom(b"moov", &[atom(b"mvhd", b"hdr"), trak(1), trak(2), atom(b"udta", &[meta, vec![0; 4]].concat())].concat())
     }
 
     fn keys(l: &Layout) -> Vec<String> {
@@ -470,16 +331,8 @@ pub(crate) mod tests {
                 "moov.udta.(terminator)",
             ]
         );
-        assert_eq!(
-            l.items[4].bytes[8..],
-            [
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50
-            ]
-        );
-        assert_eq!(
-            (l.audio.len, l.audio.sha256),
-            (100, <[u8; 32]>::from(Sha256::digest([5u8; 100])))
-        );
+        assert_eq!(l.items[4].bytes[8..], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50]);
+        assert_eq!((l.audio.len, l.audio.sha256), (100, <[u8; 32]>::from(Sha256::digest([5u8; 100]))));
     }
 
     #[test]
@@ -490,13 +343,7 @@ pub(crate) mod tests {
         assert_eq!((&a.items, a.audio), (&b.items, b.audio));
         assert_eq!((&a.items, a.audio), (&c.items, c.audio));
         let d = read_layout(&mut Cursor::new(sample("Jazz", 10, true))).unwrap();
-        let diff: Vec<_> = a
-            .items
-            .iter()
-            .zip(&d.items)
-            .filter(|(x, y)| x != y)
-            .map(|(x, _)| x.key.as_str())
-            .collect();
+        let diff: Vec<_> = a.items.iter().zip(&d.items).filter(|(x, y)| x != y).map(|(x, _)| x.key.as_str()).collect();
         assert_eq!(diff, ["©gen"]);
     }
 
@@ -507,28 +354,11 @@ pub(crate) mod tests {
         let mut moved = sample("Rock", 10, true);
         let n = moved.len();
         moved.splice(n - 108..n - 108, atom(b"free", &[0; 200]));
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&moved)),
-            Err(RawError::Damaged { .. })
-        ));
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&f[..f.len() - 1])),
-            Err(RawError::Damaged { .. })
-        ));
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&f[16..])),
-            Err(RawError::Unknown)
-        ));
-        let frag = [
-            atom(b"ftyp", b"iso5"),
-            atom(b"moov", &atom(b"mvex", b"")),
-            atom(b"moof", b""),
-        ]
-        .concat();
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&frag)),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(&moved)), Err(RawError::Damaged { .. })));
+        assert!(matches!(read_layout(&mut Cursor::new(&f[..f.len() - 1])), Err(RawError::Damaged { .. })));
+        assert!(matches!(read_layout(&mut Cursor::new(&f[16..])), Err(RawError::Unknown)));
+        let frag = [atom(b"ftyp", b"iso5"), atom(b"moov", &atom(b"mvex", b"")), atom(b"moof", b"")].concat();
+        assert!(matches!(read_layout(&mut Cursor::new(&frag)), Err(RawError::Unsupported(_))));
         // A 64-bit size and a size-0 last atom are understood.
         let ftyp = atom(b"ftyp", b"M4A ");
         let payload_at = (ftyp.len() + moov("x", 0).len() + 16) as u32;

@@ -13,8 +13,8 @@
 
 use std::io::{Read, Seek};
 
-use super::*;
 use super::util::{damaged, hash_range, identity, push_piece, read_vec, stream_len};
+use super::*;
 use super::{ape, id3v2};
 
 /// Reads the leading ID3v2 tag, if any.
@@ -28,14 +28,8 @@ fn leading_tag<R: Read + Seek>(r: &mut R, file_len: u64) -> Result<Option<id3v2:
         return Ok(None);
     }
     // Read what the header claims (at most the file); `parse` judges the size itself.
-    let size = head[6..10]
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7F));
-    let footer = if head[3] == 4 && head[5] & 0x10 != 0 {
-        10
-    } else {
-        0
-    };
+    let size = head[6..10].iter().fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7F));
+    let footer = if head[3] == 4 && head[5] & 0x10 != 0 { 10 } else { 0 };
     let bytes = read_vec(r, 0, (10 + size + footer).min(file_len))?;
     id3v2::parse(&bytes).map(Some)
 }
@@ -46,9 +40,7 @@ fn check_second_tag<R: Read + Seek>(r: &mut R, at: u64, file_len: u64) -> Result
         let mut head = [0u8; 10];
         read_at(r, at, &mut head)?;
         if &head[..3] == b"ID3" && head[3] < 0xFF && head[6..10].iter().all(|&b| b < 0x80) {
-            return Err(RawError::Unsupported(format!(
-                "a second ID3v2 tag at byte {at}"
-            )));
+            return Err(RawError::Unsupported(format!("a second ID3v2 tag at byte {at}")));
         }
     }
     Ok(())
@@ -61,27 +53,15 @@ fn read_small<R: Read + Seek, const N: usize>(r: &mut R, at: u64) -> Result<[u8;
 }
 
 /// The trailing tags (in file order) and where the audio ends.
-fn trailing_tags<R: Read + Seek>(
-    r: &mut R,
-    start: u64,
-    file_len: u64,
-) -> Result<(Vec<Item>, u64), RawError> {
+fn trailing_tags<R: Read + Seek>(r: &mut R, start: u64, file_len: u64) -> Result<(Vec<Item>, u64), RawError> {
     let mut end = file_len;
     let mut found: Vec<Item> = Vec::new(); // last first
     let ape_at_end = end - start >= 32 && &read_small::<R, 8>(r, end - 32)? == b"APETAGEX";
     if !ape_at_end && end - start >= 128 && &read_small::<R, 3>(r, end - 128)? == b"TAG" {
-        found.push(Item {
-            tag: "ID3v1",
-            key: "ID3v1".into(),
-            bytes: read_vec(r, end - 128, 128)?,
-        });
+        found.push(Item { tag: "ID3v1", key: "ID3v1".into(), bytes: read_vec(r, end - 128, 128)? });
         end -= 128;
         if end - start >= 227 && &read_small::<R, 4>(r, end - 227)? == b"TAG+" {
-            found.push(Item {
-                tag: "ID3v1",
-                key: "TAG+".into(),
-                bytes: read_vec(r, end - 227, 227)?,
-            });
+            found.push(Item { tag: "ID3v1", key: "TAG+".into(), bytes: read_vec(r, end - 227, 227)? });
             end -= 227;
         }
     }
@@ -90,10 +70,7 @@ fn trailing_tags<R: Read + Seek>(
         if room >= 10 {
             let foot = read_small::<R, 10>(r, end - 10)?;
             if &foot[..3] == b"3DI" && foot[3] == 4 {
-                return Err(RawError::Unsupported(format!(
-                    "an ID3v2 tag at the end of the file (footer at byte {})",
-                    end - 10
-                )));
+                return Err(RawError::Unsupported(format!("an ID3v2 tag at the end of the file (footer at byte {})", end - 10)));
             }
         }
         if let Some(tag) = ape::find(r, end)? {
@@ -108,13 +85,9 @@ fn trailing_tags<R: Read + Seek>(
             let marker = read_small::<R, 15>(r, end - 15)?;
             if &marker[6..] == b"LYRICS200" {
                 let digits = &marker[..6];
-                let size = std::str::from_utf8(digits)
-                    .ok()
-                    .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|s| s.parse::<u64>().ok());
-                let begin = size
-                    .and_then(|s| (end - 15).checked_sub(s))
-                    .filter(|&b| b >= start);
+                let size =
+                    std::str::from_utf8(digits).ok().filter(|s| s.bytes().all(|b| b.is_ascii_digit())).and_then(|s| s.parse::<u64>().ok());
+                let begin = size.and_then(|s| (end - 15).checked_sub(s)).filter(|&b| b >= start);
                 let Some(begin) = begin else {
                     return Err(damaged("Lyrics3v2 size", end - 15));
                 };
@@ -122,11 +95,7 @@ fn trailing_tags<R: Read + Seek>(
                 if !bytes.starts_with(b"LYRICSBEGIN") {
                     return Err(damaged("Lyrics3v2 tag (no LYRICSBEGIN)", begin));
                 }
-                found.push(Item {
-                    tag: "Lyrics3",
-                    key: "Lyrics3v2".into(),
-                    bytes,
-                });
+                found.push(Item { tag: "Lyrics3", key: "Lyrics3v2".into(), bytes });
                 end = begin;
                 continue;
             }
@@ -136,11 +105,7 @@ fn trailing_tags<R: Read + Seek>(
                 let Some(i) = window.windows(11).rposition(|w| w == b"LYRICSBEGIN") else {
                     return Err(damaged("Lyrics3v1 tag (no LYRICSBEGIN)", end - 9));
                 };
-                found.push(Item {
-                    tag: "Lyrics3",
-                    key: "Lyrics3v1".into(),
-                    bytes: window[i..].to_vec(),
-                });
+                found.push(Item { tag: "Lyrics3", key: "Lyrics3v1".into(), bytes: window[i..].to_vec() });
                 end = from + i as u64;
                 continue;
             }
@@ -161,22 +126,14 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
     let (trailing, end) = trailing_tags(r, start, file_len)?;
     items.extend(trailing);
     let audio = hash_range(r, start, end - start)?;
-    Ok(Layout {
-        container: Container::Mpeg,
-        items,
-        audio,
-    })
+    Ok(Layout { container: Container::Mpeg, items, audio })
 }
 
 /// The new file after applying ID3v2 `edits`: the spliced tag (kept at its old size when the
 /// frames fit, so nothing else moves), then everything after the old tag copied. A file without
 /// a tag gets a new v`default_major` tag, unless no edit sets anything (then nothing changes);
 /// an edit that changes nothing gives pieces reproducing the file.
-pub fn splice<R: Read + Seek>(
-    r: &mut R,
-    edits: &[FieldEdit],
-    default_major: u8,
-) -> Result<Vec<Piece>, RawError> {
+pub fn splice<R: Read + Seek>(r: &mut R, edits: &[FieldEdit], default_major: u8) -> Result<Vec<Piece>, RawError> {
     id3v2::check_edits(edits)?;
     let file_len = stream_len(r)?;
     let old = leading_tag(r, file_len)?;
@@ -186,9 +143,7 @@ pub fn splice<R: Read + Seek>(
         Some(t) => t,
         None if matches!(default_major, 3 | 4) => id3v2::new_tag(default_major),
         None => {
-            return Err(RawError::Unsupported(format!(
-                "writing ID3v2.{default_major}"
-            )));
+            return Err(RawError::Unsupported(format!("writing ID3v2.{default_major}")));
         }
     };
     let new = id3v2::splice(&tag, edits);
@@ -196,29 +151,18 @@ pub fn splice<R: Read + Seek>(
         return Ok(identity(file_len));
     }
     if !id3v2::fits(&new) {
-        return Err(RawError::Unsupported(
-            "ID3v2 tag larger than 256 MiB".into(),
-        ));
+        return Err(RawError::Unsupported("ID3v2 tag larger than 256 MiB".into()));
     }
-    let mut pieces = vec![Piece::Bytes(id3v2::render(
-        &new,
-        (old_len > 0).then_some(old_len),
-    ))];
-    push_piece(
-        &mut pieces,
-        Piece::Copy {
-            offset: old_len as u64,
-            len: file_len - old_len as u64,
-        },
-    );
+    let mut pieces = vec![Piece::Bytes(id3v2::render(&new, (old_len > 0).then_some(old_len)))];
+    push_piece(&mut pieces, Piece::Copy { offset: old_len as u64, len: file_len - old_len as u64 });
     Ok(pieces)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::testutil::*;
     use super::util::pieces_len;
+    use super::*;
     use sha2::{Digest, Sha256};
     use std::io::Cursor;
 
@@ -239,13 +183,7 @@ mod tests {
         let n = rich_frames(4).len() + 1;
         assert_eq!(
             keys[n..],
-            [
-                ("APE", "Title"),
-                ("APE", "Cover Art (Front)"),
-                ("Lyrics3", "Lyrics3v2"),
-                ("ID3v1", "TAG+"),
-                ("ID3v1", "ID3v1")
-            ]
+            [("APE", "Title"), ("APE", "Cover Art (Front)"), ("Lyrics3", "Lyrics3v2"), ("ID3v1", "TAG+"), ("ID3v1", "ID3v1")]
         );
         assert_eq!(l.items[n + 2].bytes, lyrics3v2());
         assert!(keys[..n].iter().all(|(t, _)| *t == "ID3v2"));
@@ -274,23 +212,15 @@ mod tests {
         // Two leading tags.
         let two = [tag.clone(), rich_tag(3), audio.clone()].concat();
         assert!(matches!(layout(&two), Err(RawError::Unsupported(_))));
-        assert!(matches!(
-            splice(&mut Cursor::new(&two), &edits(4), 4),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(splice(&mut Cursor::new(&two), &edits(4), 4), Err(RawError::Unsupported(_))));
         // An ID3v2 tag at the end (with footer).
         let mut end = tag_bytes(4, 0x10, &rich_content(4), 0);
         end.extend_from_slice(b"3DI");
         end.extend_from_within(3..10);
         let appended = [audio.clone(), end, id3v1_with_plus()].concat();
-        assert!(
-            matches!(layout(&appended), Err(RawError::Unsupported(m)) if m.contains("end of the file"))
-        );
+        assert!(matches!(layout(&appended), Err(RawError::Unsupported(m)) if m.contains("end of the file")));
         // A tag size past the end of the file; ID3v2.2.
-        assert!(matches!(
-            layout(&tag[..tag.len() - 400]),
-            Err(RawError::Damaged { offset: 6, .. })
-        ));
+        assert!(matches!(layout(&tag[..tag.len() - 400]), Err(RawError::Damaged { offset: 6, .. })));
         let v22 = [tag_bytes(2, 0, b"TT2\x00\x00\x02\x00a", 0), audio.clone()].concat();
         assert!(matches!(layout(&v22), Err(RawError::Unsupported(_))));
         // A damaged frame id inside the leading tag: offset in the file.
@@ -298,13 +228,8 @@ mod tests {
         let at = 10 + frame(4, b"TIT2", [0, 0], &rich_frames(4)[0].1).len();
         bad[at] = 0;
         bad[at + 1] = 0;
-        assert!(
-            matches!(layout(&bad), Err(RawError::Damaged { offset, .. }) if offset == at as u64)
-        );
-        assert!(matches!(
-            splice(&mut Cursor::new(&bad), &edits(4), 4),
-            Err(RawError::Damaged { .. })
-        ));
+        assert!(matches!(layout(&bad), Err(RawError::Damaged { offset, .. }) if offset == at as u64));
+        assert!(matches!(splice(&mut Cursor::new(&bad), &edits(4), 4), Err(RawError::Damaged { .. })));
     }
 
     #[test]
@@ -323,51 +248,24 @@ mod tests {
         assert_eq!(new.audio, old.audio);
         assert_kept(&old.items, &new.items, EDITED);
         // Nothing to change: the file as it is.
-        let none = [FieldEdit {
-            key: "TXXX:absent".into(),
-            values: None,
-        }];
-        assert_eq!(
-            splice(&mut Cursor::new(&file), &none, 4).unwrap(),
-            [Piece::Copy {
-                offset: 0,
-                len: file.len() as u64
-            }]
-        );
+        let none = [FieldEdit { key: "TXXX:absent".into(), values: None }];
+        assert_eq!(splice(&mut Cursor::new(&file), &none, 4).unwrap(), [Piece::Copy { offset: 0, len: file.len() as u64 }]);
         // A bad edit key is refused.
-        let bad = [FieldEdit {
-            key: "GENRE".into(),
-            values: Some(vec!["x".into()]),
-        }];
-        assert!(matches!(
-            splice(&mut Cursor::new(&file), &bad, 4),
-            Err(RawError::Unsupported(_))
-        ));
+        let bad = [FieldEdit { key: "GENRE".into(), values: Some(vec!["x".into()]) }];
+        assert!(matches!(splice(&mut Cursor::new(&file), &bad, 4), Err(RawError::Unsupported(_))));
     }
 
     #[test]
     fn splice_into_a_file_without_a_tag() {
         let file = [fake_audio(2000, 5), id3v1_with_plus()].concat();
-        let remove = [FieldEdit {
-            key: "TCON".into(),
-            values: None,
-        }];
-        assert_eq!(
-            splice(&mut Cursor::new(&file), &remove, 4).unwrap(),
-            [Piece::Copy {
-                offset: 0,
-                len: file.len() as u64
-            }]
-        );
+        let remove = [FieldEdit { key: "TCON".into(), values: None }];
+        assert_eq!(splice(&mut Cursor::new(&file), &remove, 4).unwrap(), [Piece::Copy { offset: 0, len: file.len() as u64 }]);
         for major in [3, 4] {
             let pieces = splice(&mut Cursor::new(&file), &edits(major), major).unwrap();
             let out = apply(&file, &pieces);
             assert_eq!(pieces_len(&pieces), out.len() as u64);
             let tag = id3v2::parse(&out).unwrap();
-            assert_eq!(
-                (tag.major, tag.padding_len),
-                (major, id3v2::DEFAULT_PADDING)
-            );
+            assert_eq!((tag.major, tag.padding_len), (major, id3v2::DEFAULT_PADDING));
             let keys: Vec<String> = tag.frames.iter().map(id3v2::item_key).collect();
             assert_eq!(keys, ["TCON", "TXXX:mood", "TMOO", "TXXX:MELOTAG_SCORES"]);
             assert_eq!(out[tag.total_len..], file[..]);
@@ -381,10 +279,7 @@ mod tests {
     /// file reads back with every unchanged item and the same audio.
     #[test]
     fn mutations_never_panic_and_splices_keep_the_rest() {
-        let bases = [
-            rich_mp3(),
-            [rich_tag(3), fake_audio(800, 9), id3v1_with_plus()].concat(),
-        ];
+        let bases = [rich_mp3(), [rich_tag(3), fake_audio(800, 9), id3v1_with_plus()].concat()];
         let mut rng = Lcg(0xC0FFEE);
         let mut checked = 0;
         for i in 0..3000 {

@@ -37,11 +37,7 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = (i as u32) << 24;
         let mut k = 0;
         while k < 8 {
-            c = if c & 0x8000_0000 != 0 {
-                (c << 1) ^ 0x04C1_1DB7
-            } else {
-                c << 1
-            };
+            c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04C1_1DB7 } else { c << 1 };
             k += 1;
         }
         t[i] = c;
@@ -64,10 +60,7 @@ const MAX_HEADERS: usize = 64 << 20;
 const MAX_SPEEX_EXTRA: usize = 16;
 
 fn damaged(what: impl Into<String>, offset: u64) -> RawError {
-    RawError::Damaged {
-        what: what.into(),
-        offset,
-    }
+    RawError::Damaged { what: what.into(), offset }
 }
 
 /// The codec of the stream, from its first packet.
@@ -117,11 +110,7 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
             break;
         }
         if n < 27 || &h[..4] != b"OggS" {
-            return Err(if first {
-                RawError::Unknown
-            } else {
-                damaged("no Ogg page where one was expected", pos)
-            });
+            return Err(if first { RawError::Unknown } else { damaged("no Ogg page where one was expected", pos) });
         }
         if h[4] != 0 {
             return Err(RawError::Unsupported(format!("Ogg page version {}", h[4])));
@@ -149,26 +138,18 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
         }
         if first {
             if flags & 2 == 0 {
-                return Err(damaged(
-                    "first Ogg page without the beginning-of-stream flag",
-                    pos,
-                ));
+                return Err(damaged("first Ogg page without the beginning-of-stream flag", pos));
             }
             serial = page_serial;
         } else if page_serial != serial || flags & 2 != 0 {
-            return Err(RawError::Unsupported(
-                "several Ogg logical streams (multiplexed or chained)".into(),
-            ));
+            return Err(RawError::Unsupported("several Ogg logical streams (multiplexed or chained)".into()));
         } else if eos {
             return Err(damaged("Ogg page after the end-of-stream page", pos));
         } else if page_seq != seq.wrapping_add(1) {
             return Err(damaged("Ogg page sequence gap (lost pages)", pos));
         }
         if (flags & 1 != 0) != open {
-            return Err(damaged(
-                "Ogg continuation flag disagrees with the previous page",
-                pos,
-            ));
+            return Err(damaged("Ogg continuation flag disagrees with the previous page", pos));
         }
         if nsegs > 0 {
             open = segs[nsegs - 1] == 255;
@@ -185,9 +166,7 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
         } else {
             let mut at = 0usize;
             if packets.iter().map(Vec::len).sum::<usize>() + partial.len() + len > MAX_HEADERS {
-                return Err(RawError::Unsupported(
-                    "Ogg header packets over 64 MiB".into(),
-                ));
+                return Err(RawError::Unsupported("Ogg header packets over 64 MiB".into()));
             }
             for (i, &s) in segs.iter().enumerate() {
                 partial.extend(&body[at..at + usize::from(s)]);
@@ -204,9 +183,7 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
                 packets.push(p);
                 if packets.len() == needed {
                     if i + 1 < nsegs {
-                        return Err(RawError::Unsupported(
-                            "audio data on the last header page".into(),
-                        ));
+                        return Err(RawError::Unsupported("audio data on the last header page".into()));
                     }
                     headers_done = true;
                 }
@@ -220,20 +197,9 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
     let Some(codec) = codec.filter(|_| headers_done) else {
         return Err(damaged("Ogg stream ending inside its headers", pos));
     };
-    let mut items = vec![Item {
-        tag: "Ogg",
-        key: "serial".into(),
-        bytes: serial.to_le_bytes().to_vec(),
-    }];
+    let mut items = vec![Item { tag: "Ogg", key: "serial".into(), bytes: serial.to_le_bytes().to_vec() }];
     header_items(codec, &packets, &mut items)?;
-    Ok(Layout {
-        container: Container::Ogg,
-        items,
-        audio: AudioDigest {
-            sha256: hash.finalize().into(),
-            len: audio_len,
-        },
-    })
+    Ok(Layout { container: Container::Ogg, items, audio: AudioDigest { sha256: hash.finalize().into(), len: audio_len } })
 }
 
 /// The codec and number of header packets, from the first packet.
@@ -243,45 +209,29 @@ fn identify(p: &[u8]) -> Result<(Codec, usize), RawError> {
     } else if p.starts_with(b"OpusHead") {
         Ok((Codec::Opus, 2))
     } else if p.starts_with(b"Speex   ") {
-        let extra = p
-            .get(68..72)
-            .ok_or_else(|| damaged("short Speex header", 0))?;
+        let extra = p.get(68..72).ok_or_else(|| damaged("short Speex header", 0))?;
         let extra = u32::from_le_bytes([extra[0], extra[1], extra[2], extra[3]]) as usize;
         if extra > MAX_SPEEX_EXTRA {
-            return Err(RawError::Unsupported(format!(
-                "Speex stream with {extra} extra headers"
-            )));
+            return Err(RawError::Unsupported(format!("Speex stream with {extra} extra headers")));
         }
         Ok((Codec::Speex, 2 + extra))
     } else if p.starts_with(b"\x7fFLAC") {
         Err(RawError::Unsupported("FLAC in Ogg".into()))
     } else {
-        Err(RawError::Unsupported(
-            "Ogg stream of an unknown codec".into(),
-        ))
+        Err(RawError::Unsupported("Ogg stream of an unknown codec".into()))
     }
 }
 
 /// Turns the header packets into items (packet offsets are unknown here: errors report 0).
 fn header_items(codec: Codec, packets: &[Vec<u8>], items: &mut Vec<Item>) -> Result<(), RawError> {
-    let ogg = |key: String, bytes: &[u8]| Item {
-        tag: "Ogg",
-        key,
-        bytes: bytes.to_vec(),
-    };
+    let ogg = |key: String, bytes: &[u8]| Item { tag: "Ogg", key, bytes: bytes.to_vec() };
     let (first, magic, comment_key) = match codec {
-        Codec::Vorbis => (
-            "vorbis-identification",
-            &b"\x03vorbis"[..],
-            "vorbis-comment",
-        ),
+        Codec::Vorbis => ("vorbis-identification", &b"\x03vorbis"[..], "vorbis-comment"),
         Codec::Opus => ("OpusHead", &b"OpusTags"[..], "OpusTags"),
         Codec::Speex => ("speex-header", &b""[..], "speex-comment"),
     };
     items.push(ogg(first.into(), &packets[0]));
-    let comment = packets[1]
-        .strip_prefix(magic)
-        .ok_or_else(|| damaged(format!("{comment_key} packet without its magic"), 0))?;
+    let comment = packets[1].strip_prefix(magic).ok_or_else(|| damaged(format!("{comment_key} packet without its magic"), 0))?;
     let c = parse_comments(comment, 0)?;
     items.extend(comment_items(&c));
     let trailer = &comment[c.end..];
@@ -300,9 +250,7 @@ fn header_items(codec: Codec, packets: &[Vec<u8>], items: &mut Vec<Item>) -> Res
     }
     for (i, p) in packets.iter().enumerate().skip(2) {
         match codec {
-            Codec::Vorbis if p.starts_with(b"\x05vorbis") => {
-                items.push(ogg("vorbis-setup".into(), p))
-            }
+            Codec::Vorbis if p.starts_with(b"\x05vorbis") => items.push(ogg("vorbis-setup".into(), p)),
             Codec::Vorbis => return Err(damaged("Vorbis setup packet without its magic", 0)),
             _ => items.push(ogg(format!("speex-extra-header[{}]", i - 2), p)),
         }
@@ -312,19 +260,12 @@ fn header_items(codec: Codec, packets: &[Vec<u8>], items: &mut Vec<Item>) -> Res
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::*;
     use super::flac::write_comments;
+    use super::*;
     use std::io::Cursor;
 
     /// One page with a valid CRC.
-    pub fn page(
-        flags: u8,
-        granule: u64,
-        serial: u32,
-        seq: u32,
-        packets: &[&[u8]],
-        open_end: bool,
-    ) -> Vec<u8> {
+    pub fn page(flags: u8, granule: u64, serial: u32, seq: u32, packets: &[&[u8]], open_end: bool) -> Vec<u8> {
         let mut segs: Vec<u8> = Vec::new();
         let mut body: Vec<u8> = Vec::new();
         for (i, p) in packets.iter().enumerate() {
@@ -375,16 +316,7 @@ pub(crate) mod tests {
         let f = opus(b"\x01bin", 0);
         let l = read_layout(&mut Cursor::new(&f)).unwrap();
         let keys: Vec<&str> = l.items.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "serial",
-                "OpusHead",
-                "(vendor)",
-                "GENRE",
-                "(comment trailer)"
-            ]
-        );
+        assert_eq!(keys, ["serial", "OpusHead", "(vendor)", "GENRE", "(comment trailer)"]);
         assert_eq!(l.audio.len, 330);
         // Renumbering the pages leaves items and digest alone; zero padding is not an item.
         let g = read_layout(&mut Cursor::new(opus(b"\x01bin", 5))).unwrap();
@@ -399,37 +331,18 @@ pub(crate) mod tests {
         let mut bad_crc = f.clone();
         let n = bad_crc.len();
         bad_crc[n - 1] ^= 1;
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&bad_crc)),
-            Err(RawError::Damaged { .. })
-        ));
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&f[..f.len() - 3])),
-            Err(RawError::Damaged { .. })
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(&bad_crc)), Err(RawError::Damaged { .. })));
+        assert!(matches!(read_layout(&mut Cursor::new(&f[..f.len() - 3])), Err(RawError::Damaged { .. })));
         let mut trailing = f.clone();
         trailing.extend(b"TAG");
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&trailing)),
-            Err(RawError::Damaged { .. })
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(&trailing)), Err(RawError::Damaged { .. })));
         let mut chained = f.clone();
         chained.extend(page(2, 0, 8, 0, &[b"OpusHead"], false));
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&chained)),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(&chained)), Err(RawError::Unsupported(_))));
         let flac = page(2, 0, 1, 0, &[b"\x7fFLAC\x01\x00"], false);
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&flac)),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(&flac)), Err(RawError::Unsupported(_))));
         // A header packet spanning pages is reassembled.
-        let big = [
-            b"OpusTags".to_vec(),
-            write_comments(b"e", &[vec![b'A'; 600]]).unwrap(),
-        ]
-        .concat();
+        let big = [b"OpusTags".to_vec(), write_comments(b"e", &[vec![b'A'; 600]]).unwrap()].concat();
         let mut g = page(2, 0, 7, 0, &[b"OpusHead"], false);
         g.extend(page(0, 0, 7, 1, &[&big[..510]], true));
         g.extend(page(1, 0, 7, 2, &[&big[510..]], false));
@@ -440,9 +353,6 @@ pub(crate) mod tests {
         let mut h = page(2, 0, 7, 0, &[b"OpusHead"], false);
         h.extend(page(0, 0, 7, 1, &[&big[..510]], true));
         h.extend(page(0, 0, 7, 2, &[&big[510..]], false));
-        assert!(matches!(
-            read_layout(&mut Cursor::new(&h)),
-            Err(RawError::Damaged { .. })
-        ));
+        assert!(matches!(read_layout(&mut Cursor::new(&h)), Err(RawError::Damaged { .. })));
     }
 }

@@ -22,9 +22,9 @@
 
 use std::io::{Read, Seek};
 
-use super::*;
 use super::id3v2;
 use super::util::{damaged, hash_range, identity, push_piece, read_vec, rebase, stream_len};
+use super::*;
 
 /// One chunk as found in the file.
 #[derive(Debug, Clone)]
@@ -72,18 +72,10 @@ impl Form {
         if self.big_endian { b"SSND" } else { b"data" }
     }
     fn u32(&self, b: [u8; 4]) -> u32 {
-        if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
+        if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
     }
     fn size_bytes(&self, n: u32) -> [u8; 4] {
-        if self.big_endian {
-            n.to_be_bytes()
-        } else {
-            n.to_le_bytes()
-        }
+        if self.big_endian { n.to_be_bytes() } else { n.to_le_bytes() }
     }
 }
 
@@ -92,10 +84,7 @@ fn valid_id(id: &[u8]) -> bool {
 }
 
 fn show_id(id: &[u8]) -> String {
-    id.iter()
-        .flat_map(|b| std::ascii::escape_default(*b))
-        .map(char::from)
-        .collect()
+    id.iter().flat_map(|b| std::ascii::escape_default(*b)).map(char::from).collect()
 }
 
 fn read_form<R: Read + Seek>(r: &mut R) -> Result<Form, RawError> {
@@ -109,23 +98,12 @@ fn read_form<R: Read + Seek>(r: &mut R) -> Result<Form, RawError> {
         (b"RIFF", b"WAVE") => (Container::Wav, false),
         (b"FORM", b"AIFF" | b"AIFC") => (Container::Aiff, true),
         (b"RF64" | b"BW64", _) => {
-            return Err(RawError::Unsupported(
-                "RF64/BW64 file (64-bit RIFF sizes)".into(),
-            ));
+            return Err(RawError::Unsupported("RF64/BW64 file (64-bit RIFF sizes)".into()));
         }
         (b"RIFX", _) => return Err(RawError::Unsupported("RIFX file (big-endian RIFF)".into())),
         _ => return Err(RawError::Unknown),
     };
-    let mut form = Form {
-        container,
-        big_endian,
-        head,
-        declared_end: 0,
-        chunks: Vec::new(),
-        file_len,
-        truncated: false,
-        zero_tail: 0,
-    };
+    let mut form = Form { container, big_endian, head, declared_end: 0, chunks: Vec::new(), file_len, truncated: false, zero_tail: 0 };
     let declared = u64::from(form.u32([head[4], head[5], head[6], head[7]]));
     if declared < 4 {
         return Err(damaged(format!("{} size {declared}", form.tag_name()), 4));
@@ -145,56 +123,28 @@ fn read_form<R: Read + Seek>(r: &mut R) -> Result<Form, RawError> {
                 pos = limit;
                 break;
             }
-            return Err(damaged(
-                format!("chunk id \"{}\"", show_id(&id[..n.min(4)])),
-                pos,
-            ));
+            return Err(damaged(format!("chunk id \"{}\"", show_id(&id[..n.min(4)])), pos));
         }
         let size = u64::from(form.u32([h[4], h[5], h[6], h[7]]));
         let payload_end = pos + 8 + size;
         if payload_end > form.declared_end && form.declared_end < file_len {
-            return Err(damaged(
-                format!("{} size (smaller than its chunks)", form.tag_name()),
-                4,
-            ));
+            return Err(damaged(format!("{} size (smaller than its chunks)", form.tag_name()), 4));
         }
         if payload_end > file_len {
             if &id != form.audio_id() {
-                return Err(damaged(
-                    format!("\"{}\" chunk size (past the end of the file)", show_id(&id)),
-                    pos + 4,
-                ));
+                return Err(damaged(format!("\"{}\" chunk size (past the end of the file)", show_id(&id)), pos + 4));
             }
             form.truncated = true;
-            form.chunks.push(Chunk {
-                id,
-                at: pos,
-                size,
-                avail: file_len - pos - 8,
-                pad: false,
-            });
+            form.chunks.push(Chunk { id, at: pos, size, avail: file_len - pos - 8, pad: false });
             pos = file_len;
             break;
         }
         let pad = size % 2 == 1 && payload_end < file_len;
-        form.chunks.push(Chunk {
-            id,
-            at: pos,
-            size,
-            avail: size,
-            pad,
-        });
+        form.chunks.push(Chunk { id, at: pos, size, avail: size, pad });
         pos = payload_end + u64::from(pad);
     }
     if pos < file_len {
-        return Err(damaged(
-            format!(
-                "{} size (smaller than the file: {} bytes after the form)",
-                form.tag_name(),
-                file_len - pos
-            ),
-            pos,
-        ));
+        return Err(damaged(format!("{} size (smaller than the file: {} bytes after the form)", form.tag_name(), file_len - pos), pos));
     }
     Ok(form)
 }
@@ -221,21 +171,12 @@ fn list_subs(payload: &[u8], base: u64) -> Result<Vec<Sub>, RawError> {
         };
         let id = [h[0], h[1], h[2], h[3]];
         if !valid_id(&id) {
-            return Err(damaged(
-                format!("LIST sub-chunk id \"{}\"", show_id(&id)),
-                at,
-            ));
+            return Err(damaged(format!("LIST sub-chunk id \"{}\"", show_id(&id)), at));
         }
         let size = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
         let data = pos + 8..pos + 8 + size;
         if data.end > payload.len() {
-            return Err(damaged(
-                format!(
-                    "LIST sub-chunk \"{}\" size (past the end of the list)",
-                    show_id(&id)
-                ),
-                at + 4,
-            ));
+            return Err(damaged(format!("LIST sub-chunk \"{}\" size (past the end of the list)", show_id(&id)), at + 4));
         }
         let end = (data.end + size % 2).min(payload.len());
         subs.push(Sub { id, data, end });
@@ -260,10 +201,7 @@ fn read_layout<R: Read + Seek>(r: &mut R, want: Container) -> Result<Layout, Raw
         match &c.id {
             id if id == form.audio_id() => {
                 if audio.is_some() {
-                    return Err(RawError::Unsupported(format!(
-                        "two \"{}\" chunks",
-                        show_id(id)
-                    )));
+                    return Err(RawError::Unsupported(format!("two \"{}\" chunks", show_id(id))));
                 }
                 audio = Some(hash_range(r, c.payload_at(), c.avail)?);
             }
@@ -278,44 +216,20 @@ fn read_layout<R: Read + Seek>(r: &mut R, want: Container) -> Result<Layout, Raw
                 if payload.starts_with(b"INFO") {
                     for s in list_subs(&payload, c.payload_at())? {
                         let key = String::from_utf8_lossy(&s.id).into_owned();
-                        items.push(Item {
-                            tag: "RIFF-INFO",
-                            key,
-                            bytes: payload[s.data].to_vec(),
-                        });
+                        items.push(Item { tag: "RIFF-INFO", key, bytes: payload[s.data].to_vec() });
                     }
                 } else {
-                    items.push(Item {
-                        tag,
-                        key: "LIST".into(),
-                        bytes: payload,
-                    });
+                    items.push(Item { tag, key: "LIST".into(), bytes: payload });
                 }
             }
             id => {
                 let key = String::from_utf8_lossy(id).into_owned();
-                items.push(Item {
-                    tag,
-                    key,
-                    bytes: read_vec(r, c.payload_at(), c.size)?,
-                });
+                items.push(Item { tag, key, bytes: read_vec(r, c.payload_at(), c.size)? });
             }
         }
     }
-    let audio = audio.ok_or_else(|| {
-        damaged(
-            format!(
-                "{tag} file without a \"{}\" chunk",
-                show_id(form.audio_id())
-            ),
-            12,
-        )
-    })?;
-    Ok(Layout {
-        container: want,
-        items,
-        audio,
-    })
+    let audio = audio.ok_or_else(|| damaged(format!("{tag} file without a \"{}\" chunk", show_id(form.audio_id())), 12))?;
+    Ok(Layout { container: want, items, audio })
 }
 
 /// Reads a WAV file: chunks as "RIFF" items (LIST/INFO sub-chunks as "RIFF-INFO", the id3 chunk
@@ -332,8 +246,7 @@ pub fn read_aiff_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
 
 /// A whole chunk (header, payload, pad byte) with a new payload.
 fn chunk_bytes(form: &Form, id: &[u8; 4], payload: &[u8]) -> Result<Vec<u8>, RawError> {
-    let size = u32::try_from(payload.len())
-        .map_err(|_| RawError::Unsupported("chunk larger than 4 GiB".into()))?;
+    let size = u32::try_from(payload.len()).map_err(|_| RawError::Unsupported("chunk larger than 4 GiB".into()))?;
     let mut out = Vec::with_capacity(payload.len() + 9);
     out.extend_from_slice(id);
     out.extend(form.size_bytes(size));
@@ -394,9 +307,7 @@ fn splice_form<R: Read + Seek>(
     let mut replaced: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut appended = None;
 
-    let id3: Vec<usize> = (0..form.chunks.len())
-        .filter(|&i| is_id3(&form.chunks[i].id))
-        .collect();
+    let id3: Vec<usize> = (0..form.chunks.len()).filter(|&i| is_id3(&form.chunks[i].id)).collect();
     match id3[..] {
         [i] => {
             let c = &form.chunks[i];
@@ -405,9 +316,7 @@ fn splice_form<R: Read + Seek>(
             let new = id3v2::splice(&old, edits);
             if new.frames != old.frames {
                 if !id3v2::fits(&new) {
-                    return Err(RawError::Unsupported(
-                        "ID3v2 tag larger than 256 MiB".into(),
-                    ));
+                    return Err(RawError::Unsupported("ID3v2 tag larger than 256 MiB".into()));
                 }
                 replaced.push((
                     i,
@@ -420,9 +329,7 @@ fn splice_form<R: Read + Seek>(
             let new = id3v2::splice(&id3v2::new_tag(default_major), edits);
             if !new.frames.is_empty() {
                 if !matches!(default_major, 3 | 4) {
-                    return Err(RawError::Unsupported(format!(
-                        "writing ID3v2.{default_major}"
-                    )));
+                    return Err(RawError::Unsupported(format!("writing ID3v2.{default_major}")));
                 }
                 appended = Some(chunk_bytes(&form, new_id3_id, &id3v2::render(&new, None))?);
             }
@@ -431,20 +338,13 @@ fn splice_form<R: Read + Seek>(
     }
 
     if let Some(genre) = info_genre.filter(|_| !form.big_endian) {
-        for (i, c) in form
-            .chunks
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| &c.id == b"LIST")
-        {
+        for (i, c) in form.chunks.iter().enumerate().filter(|(_, c)| &c.id == b"LIST") {
             let payload = read_vec(r, c.payload_at(), c.size)?;
             if let Some(p) = info_with_genre(&payload, c.payload_at(), genre)? {
                 replaced.push((i, chunk_bytes(&form, b"LIST", &p)?));
                 break;
             }
-            if payload.starts_with(b"INFO")
-                && list_subs(&payload, 0)?.iter().any(|s| &s.id == b"IGNR")
-            {
+            if payload.starts_with(b"INFO") && list_subs(&payload, 0)?.iter().any(|s| &s.id == b"IGNR") {
                 break; // the genre is already there: nothing to change
             }
         }
@@ -455,10 +355,7 @@ fn splice_form<R: Read + Seek>(
     }
     // Only a form whose size matches its chunks is rewritten (see the module docs).
     let chunks_end = form.chunks.last().map_or(12, Chunk::end) + form.zero_tail;
-    let missing_pad = form
-        .chunks
-        .last()
-        .is_some_and(|c| c.size % 2 == 1 && !c.pad);
+    let missing_pad = form.chunks.last().is_some_and(|c| c.size % 2 == 1 && !c.pad);
     let size_ok = form.declared_end == chunks_end
         || (form.declared_end + 1 == chunks_end && form.chunks.last().is_some_and(|c| c.pad))
         || (form.declared_end == chunks_end + 1 && missing_pad);
@@ -473,13 +370,7 @@ fn splice_form<R: Read + Seek>(
     for (i, c) in form.chunks.iter().enumerate() {
         match replaced.iter().find(|(j, _)| *j == i) {
             Some((_, bytes)) => push_piece(&mut body, Piece::Bytes(bytes.clone())),
-            None => push_piece(
-                &mut body,
-                Piece::Copy {
-                    offset: c.at,
-                    len: c.end() - c.at,
-                },
-            ),
+            None => push_piece(&mut body, Piece::Copy { offset: c.at, len: c.end() - c.at }),
         }
     }
     if let Some(bytes) = appended {
@@ -489,13 +380,7 @@ fn splice_form<R: Read + Seek>(
         push_piece(&mut body, Piece::Bytes(bytes));
     }
     let tail = chunks_end - form.zero_tail;
-    push_piece(
-        &mut body,
-        Piece::Copy {
-            offset: tail,
-            len: form.zero_tail,
-        },
-    );
+    push_piece(&mut body, Piece::Copy { offset: tail, len: form.zero_tail });
     let size = u32::try_from(4 + super::util::pieces_len(&body))
         .map_err(|_| RawError::Unsupported(format!("{} larger than 4 GiB", form.tag_name())))?;
     let mut head = form.head.to_vec();
@@ -517,31 +402,20 @@ pub fn splice_wav<R: Read + Seek>(
     info_genre: Option<&str>,
     default_major: u8,
 ) -> Result<Vec<Piece>, RawError> {
-    splice_form(
-        r,
-        Container::Wav,
-        id3_edits,
-        info_genre,
-        default_major,
-        b"id3 ",
-    )
+    splice_form(r, Container::Wav, id3_edits, info_genre, default_major, b"id3 ")
 }
 
 /// The new AIFF file after applying ID3v2 `id3_edits` to the ID3 chunk (added at the end when
 /// there is none and an edit sets something). The FORM size is updated; every other chunk is
 /// copied.
-pub fn splice_aiff<R: Read + Seek>(
-    r: &mut R,
-    id3_edits: &[FieldEdit],
-    default_major: u8,
-) -> Result<Vec<Piece>, RawError> {
+pub fn splice_aiff<R: Read + Seek>(r: &mut R, id3_edits: &[FieldEdit], default_major: u8) -> Result<Vec<Piece>, RawError> {
     splice_form(r, Container::Aiff, id3_edits, None, default_major, b"ID3 ")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::testutil::*;
+    use super::*;
     use sha2::{Digest, Sha256};
     use std::io::Cursor;
 
@@ -552,18 +426,11 @@ mod tests {
         read_aiff_layout(&mut Cursor::new(bytes))
     }
     fn keys(l: &Layout) -> Vec<String> {
-        l.items
-            .iter()
-            .map(|i| format!("{}:{}", i.tag, i.key))
-            .collect()
+        l.items.iter().map(|i| format!("{}:{}", i.tag, i.key)).collect()
     }
     fn size_field(file: &[u8], big_endian: bool) -> u32 {
         let b = [file[4], file[5], file[6], file[7]];
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
+        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
     }
 
     #[test]
@@ -571,21 +438,9 @@ mod tests {
         let file = rich_wav();
         let l = wav(&file).unwrap();
         assert_eq!(l.container, Container::Wav);
-        assert_eq!(
-            l.audio.sha256,
-            <[u8; 32]>::from(Sha256::digest(fake_audio(1001, 3)))
-        );
+        assert_eq!(l.audio.sha256, <[u8; 32]>::from(Sha256::digest(fake_audio(1001, 3))));
         let k = keys(&l);
-        assert_eq!(
-            k[..5],
-            [
-                "RIFF:fmt ",
-                "RIFF-INFO:INAM",
-                "RIFF-INFO:IGNR",
-                "RIFF-INFO:ISFT",
-                "RIFF:bext"
-            ]
-        );
+        assert_eq!(k[..5], ["RIFF:fmt ", "RIFF-INFO:INAM", "RIFF-INFO:IGNR", "RIFF-INFO:ISFT", "RIFF:bext"]);
         assert_eq!(k.len(), 5 + 1 + rich_frames(3).len(), "the ID3 chunk's version and frames");
         assert_eq!(l.items[2].bytes, b"Rock\0");
         assert_eq!(l.items[4].bytes, b"odd-7by");
@@ -596,119 +451,51 @@ mod tests {
     fn splices_wav_id3_and_info_genre() {
         let file = rich_wav();
         let old = wav(&file).unwrap();
-        let pieces =
-            splice_wav(&mut Cursor::new(&file), &edits(3), Some("Jazz; Blues"), 4).unwrap();
+        let pieces = splice_wav(&mut Cursor::new(&file), &edits(3), Some("Jazz; Blues"), 4).unwrap();
         let out = apply(&file, &pieces);
         let new = wav(&out).unwrap();
         assert_eq!(new.audio, old.audio);
         assert_kept(&old.items, &new.items, &[EDITED, &["IGNR"]].concat());
         let ignr = new.items.iter().find(|i| i.key == "IGNR").unwrap();
         assert_eq!(ignr.bytes, b"Jazz; Blues\0");
-        assert_eq!(
-            keys(&new).iter().position(|k| k == "RIFF-INFO:IGNR"),
-            Some(2)
-        );
+        assert_eq!(keys(&new).iter().position(|k| k == "RIFF-INFO:IGNR"), Some(2));
         assert_eq!(size_field(&out, false) as usize, out.len() - 8);
         // The id3 chunk kept its size (the tag fits in its padding): only IGNR grew.
         assert_eq!(out.len(), file.len() + 6); // "Rock\0"+pad -> "Jazz; Blues\0"
         // Genre only, already there: nothing changes; no IGNR: none is added.
         assert_eq!(
             splice_wav(&mut Cursor::new(&out), &[], Some("Jazz; Blues"), 4).unwrap(),
-            [Piece::Copy {
-                offset: 0,
-                len: out.len() as u64
-            }]
+            [Piece::Copy { offset: 0, len: out.len() as u64 }]
         );
-        let no_info = form(
-            false,
-            &[
-                chunk(false, b"fmt ", &[0; 16]),
-                chunk(false, b"data", &[1, 2, 3]),
-            ],
-        );
+        let no_info = form(false, &[chunk(false, b"fmt ", &[0; 16]), chunk(false, b"data", &[1, 2, 3])]);
         let p = splice_wav(&mut Cursor::new(&no_info), &[], Some("Jazz"), 4).unwrap();
-        assert_eq!(
-            p,
-            [Piece::Copy {
-                offset: 0,
-                len: no_info.len() as u64
-            }]
-        );
+        assert_eq!(p, [Piece::Copy { offset: 0, len: no_info.len() as u64 }]);
         // Two IGNRs: the first set, the second removed.
-        let info = [
-            &b"INFO"[..],
-            &chunk(false, b"IGNR", b"A\0"),
-            &chunk(false, b"INAM", b"N\0"),
-            &chunk(false, b"IGNR", b"B\0"),
-        ]
-        .concat();
-        let f = form(
-            false,
-            &[
-                chunk(false, b"LIST", &info),
-                chunk(false, b"data", &[1, 2, 3]),
-            ],
-        );
-        let out = apply(
-            &f,
-            &splice_wav(&mut Cursor::new(&f), &[], Some("Jazz"), 4).unwrap(),
-        );
-        assert_eq!(
-            keys(&wav(&out).unwrap()),
-            ["RIFF-INFO:IGNR", "RIFF-INFO:INAM"]
-        );
+        let info = [&b"INFO"[..], &chunk(false, b"IGNR", b"A\0"), &chunk(false, b"INAM", b"N\0"), &chunk(false, b"IGNR", b"B\0")].concat();
+        let f = form(false, &[chunk(false, b"LIST", &info), chunk(false, b"data", &[1, 2, 3])]);
+        let out = apply(&f, &splice_wav(&mut Cursor::new(&f), &[], Some("Jazz"), 4).unwrap());
+        assert_eq!(keys(&wav(&out).unwrap()), ["RIFF-INFO:IGNR", "RIFF-INFO:INAM"]);
         assert_eq!(wav(&out).unwrap().items[0].bytes, b"Jazz\0");
     }
 
     #[test]
     fn adds_an_id3_chunk_when_there_is_none() {
         // The last chunk is odd-sized and its pad byte is missing at the end of the file.
-        let mut file = form(
-            false,
-            &[
-                chunk(false, b"fmt ", &[0; 16]),
-                chunk(false, b"data", &[1, 2, 3]),
-            ],
-        );
+        let mut file = form(false, &[chunk(false, b"fmt ", &[0; 16]), chunk(false, b"data", &[1, 2, 3])]);
         file.pop();
         let old = wav(&file).unwrap();
-        let remove = [FieldEdit {
-            key: "TCON".into(),
-            values: None,
-        }];
-        assert_eq!(
-            splice_wav(&mut Cursor::new(&file), &remove, None, 4).unwrap(),
-            [Piece::Copy {
-                offset: 0,
-                len: file.len() as u64
-            }]
-        );
-        let out = apply(
-            &file,
-            &splice_wav(&mut Cursor::new(&file), &edits(4), None, 4).unwrap(),
-        );
-        assert_eq!(
-            &out[file.len()..file.len() + 5],
-            b"\0id3 ",
-            "pad byte, then the new chunk"
-        );
+        let remove = [FieldEdit { key: "TCON".into(), values: None }];
+        assert_eq!(splice_wav(&mut Cursor::new(&file), &remove, None, 4).unwrap(), [Piece::Copy { offset: 0, len: file.len() as u64 }]);
+        let out = apply(&file, &splice_wav(&mut Cursor::new(&file), &edits(4), None, 4).unwrap());
+        assert_eq!(&out[file.len()..file.len() + 5], b"\0id3 ", "pad byte, then the new chunk");
         assert_eq!(size_field(&out, false) as usize, out.len() - 8);
         let new = wav(&out).unwrap();
         assert_eq!(new.audio, old.audio);
         assert_kept(&old.items, &new.items, EDITED);
         assert_eq!(new.items.len(), old.items.len() + 5, "the new tag's version and four frames");
         // AIFF: an "ID3 " chunk.
-        let file = form(
-            true,
-            &[
-                chunk(true, b"COMM", &[0; 18]),
-                chunk(true, b"SSND", &[0; 12]),
-            ],
-        );
-        let out = apply(
-            &file,
-            &splice_aiff(&mut Cursor::new(&file), &edits(3), 3).unwrap(),
-        );
+        let file = form(true, &[chunk(true, b"COMM", &[0; 18]), chunk(true, b"SSND", &[0; 12])]);
+        let out = apply(&file, &splice_aiff(&mut Cursor::new(&file), &edits(3), 3).unwrap());
         assert_eq!(&out[file.len()..file.len() + 4], b"ID3 ");
         assert_eq!(id3v2::parse(&out[file.len() + 8..]).unwrap().major, 3);
         assert_eq!(size_field(&out, true) as usize, out.len() - 8);
@@ -720,23 +507,14 @@ mod tests {
         let old = aiff(&file).unwrap();
         assert_eq!(old.audio.len, 1009);
         assert_eq!(keys(&old)[..2], ["AIFF:COMM", "AIFF:NAME"]);
-        let out = apply(
-            &file,
-            &splice_aiff(&mut Cursor::new(&file), &edits(4), 4).unwrap(),
-        );
+        let out = apply(&file, &splice_aiff(&mut Cursor::new(&file), &edits(4), 4).unwrap());
         assert_eq!(out.len(), file.len(), "the tag fits in its padding");
         let new = aiff(&out).unwrap();
         assert_eq!(new.audio, old.audio);
         assert_kept(&old.items, &new.items, EDITED);
         // A growing tag moves nothing but the chunks after it, and fixes the FORM size.
-        let big = [FieldEdit {
-            key: "TXXX:BIG".into(),
-            values: Some(vec!["x".repeat(3001)]),
-        }];
-        let out = apply(
-            &file,
-            &splice_aiff(&mut Cursor::new(&file), &big, 4).unwrap(),
-        );
+        let big = [FieldEdit { key: "TXXX:BIG".into(), values: Some(vec!["x".repeat(3001)]) }];
+        let out = apply(&file, &splice_aiff(&mut Cursor::new(&file), &big, 4).unwrap());
         assert_eq!(size_field(&out, true) as usize, out.len() - 8);
         assert_kept(&old.items, &aiff(&out).unwrap().items, &["TXXX:BIG"]);
     }
@@ -749,19 +527,11 @@ mod tests {
         let mut rf64 = form(false, &[fmt.clone(), data.clone()]);
         rf64[..4].copy_from_slice(b"RF64");
         assert!(matches!(wav(&rf64), Err(RawError::Unsupported(_))));
-        assert!(matches!(
-            wav(b"OggS and more bytes"),
-            Err(RawError::Unknown)
-        ));
+        assert!(matches!(wav(b"OggS and more bytes"), Err(RawError::Unknown)));
         // A chunk other than data past the end of the file: damaged at its size field.
-        let mut f = form(
-            false,
-            &[fmt.clone(), data.clone(), chunk(false, b"bext", &[1; 20])],
-        );
+        let mut f = form(false, &[fmt.clone(), data.clone(), chunk(false, b"bext", &[1; 20])]);
         f.truncate(f.len() - 5);
-        assert!(
-            matches!(wav(&f), Err(RawError::Damaged { offset, .. }) if offset == 12 + 24 + 108 + 4)
-        );
+        assert!(matches!(wav(&f), Err(RawError::Damaged { offset, .. }) if offset == 12 + 24 + 108 + 4));
         // RIFF size smaller than its chunks, or bytes after the form.
         let mut f = form(false, &[fmt.clone(), data.clone()]);
         f[4] -= 10;
@@ -774,26 +544,17 @@ mod tests {
         f.truncate(f.len() - 40);
         let l = wav(&f).unwrap();
         assert_eq!(l.audio.len, 60);
-        assert!(matches!(
-            splice_wav(&mut Cursor::new(&f), &edits(4), None, 4),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(splice_wav(&mut Cursor::new(&f), &edits(4), None, 4), Err(RawError::Unsupported(_))));
         let mut f = form(false, &[fmt.clone(), data.clone()]);
         f[4..8].copy_from_slice(&u32::MAX.to_le_bytes()); // streaming writer
         assert_eq!(wav(&f).unwrap().audio.len, 100);
-        assert!(matches!(
-            splice_wav(&mut Cursor::new(&f), &edits(4), None, 4),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(splice_wav(&mut Cursor::new(&f), &edits(4), None, 4), Err(RawError::Unsupported(_))));
         // A RIFF size that leaves out the last pad byte is fine, and so is writing it.
         let mut f = form(false, &[fmt.clone(), chunk(false, b"data", &[7; 99])]);
         let n = size_field(&f, false) - 1;
         f[4..8].copy_from_slice(&n.to_le_bytes());
         let old = wav(&f).unwrap();
-        let out = apply(
-            &f,
-            &splice_wav(&mut Cursor::new(&f), &edits(4), None, 4).unwrap(),
-        );
+        let out = apply(&f, &splice_wav(&mut Cursor::new(&f), &edits(4), None, 4).unwrap());
         assert_eq!(wav(&out).unwrap().audio, old.audio);
         // Zeros padding the form are no damage, and stay at its end; zeros then junk are.
         let mut f = form(false, &[fmt.clone(), data.clone()]);
@@ -801,40 +562,24 @@ mod tests {
         f[4..8].copy_from_slice(&n.to_le_bytes());
         f.extend_from_slice(&[0; 20]);
         let old = wav(&f).unwrap();
-        let out = apply(
-            &f,
-            &splice_wav(&mut Cursor::new(&f), &edits(4), None, 4).unwrap(),
-        );
+        let out = apply(&f, &splice_wav(&mut Cursor::new(&f), &edits(4), None, 4).unwrap());
         assert_eq!(out[out.len() - 20..], [0; 20]);
         assert_eq!(size_field(&out, false) as usize, out.len() - 8);
         assert_kept(&old.items, &wav(&out).unwrap().items, EDITED);
         let n = f.len();
         f[n - 3] = 1;
-        assert!(
-            matches!(wav(&f), Err(RawError::Damaged { offset, .. }) if offset == n as u64 - 20)
-        );
+        assert!(matches!(wav(&f), Err(RawError::Damaged { offset, .. }) if offset == n as u64 - 20));
         // No data chunk; two data chunks; two id3 chunks.
-        assert!(matches!(
-            wav(&form(false, std::slice::from_ref(&fmt))),
-            Err(RawError::Damaged { .. })
-        ));
-        assert!(matches!(
-            wav(&form(false, &[data.clone(), data.clone()])),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(wav(&form(false, std::slice::from_ref(&fmt))), Err(RawError::Damaged { .. })));
+        assert!(matches!(wav(&form(false, &[data.clone(), data.clone()])), Err(RawError::Unsupported(_))));
         let id3 = chunk(false, b"id3 ", &rich_tag(4));
         let two = form(false, &[data.clone(), id3.clone(), id3]);
-        assert!(matches!(
-            splice_wav(&mut Cursor::new(&two), &edits(4), None, 4),
-            Err(RawError::Unsupported(_))
-        ));
+        assert!(matches!(splice_wav(&mut Cursor::new(&two), &edits(4), None, 4), Err(RawError::Unsupported(_))));
         // A damaged ID3 chunk: the offset is in the file.
         let mut tag = rich_tag(4);
         tag[10] = 0;
         let f = form(false, &[data.clone(), chunk(false, b"id3 ", &tag)]);
-        assert!(
-            matches!(wav(&f), Err(RawError::Damaged { offset, .. }) if offset == 12 + 108 + 8 + 10)
-        );
+        assert!(matches!(wav(&f), Err(RawError::Damaged { offset, .. }) if offset == 12 + 108 + 8 + 10));
     }
 
     #[test]
@@ -847,15 +592,9 @@ mod tests {
             rng.mutate(&mut data);
             let mut cur = Cursor::new(&data);
             let (read, spliced) = if i % 2 == 0 {
-                (
-                    read_wav_layout(&mut cur),
-                    splice_wav(&mut cur, &edits(3), Some("Jazz"), 4),
-                )
+                (read_wav_layout(&mut cur), splice_wav(&mut cur, &edits(3), Some("Jazz"), 4))
             } else {
-                (
-                    read_aiff_layout(&mut cur),
-                    splice_aiff(&mut cur, &edits(4), 4),
-                )
+                (read_aiff_layout(&mut cur), splice_aiff(&mut cur, &edits(4), 4))
             };
             let (Ok(old), Ok(pieces)) = (read, spliced) else {
                 continue;

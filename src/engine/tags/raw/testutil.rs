@@ -5,21 +5,12 @@ use super::*;
 
 /// A syncsafe size.
 pub fn ss(n: usize) -> [u8; 4] {
-    [
-        (n >> 21) as u8 & 0x7F,
-        (n >> 14) as u8 & 0x7F,
-        (n >> 7) as u8 & 0x7F,
-        n as u8 & 0x7F,
-    ]
+    [(n >> 21) as u8 & 0x7F, (n >> 14) as u8 & 0x7F, (n >> 7) as u8 & 0x7F, n as u8 & 0x7F]
 }
 
 /// A frame with a v2.4 (syncsafe) or v2.3 (plain) size.
 pub fn frame(major: u8, id: &[u8; 4], flags: [u8; 2], body: &[u8]) -> Vec<u8> {
-    let size = if major >= 4 {
-        ss(body.len())
-    } else {
-        (body.len() as u32).to_be_bytes()
-    };
+    let size = if major >= 4 { ss(body.len()) } else { (body.len() as u32).to_be_bytes() };
     [&id[..], &size, &flags, body].concat()
 }
 
@@ -30,13 +21,7 @@ pub fn itunes_frame(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
 
 /// A tag: header with `flags`, `content` (extended header + frames), `padding` zero bytes.
 pub fn tag_bytes(major: u8, flags: u8, content: &[u8], padding: usize) -> Vec<u8> {
-    let mut t = [
-        b"ID3",
-        &[major, 0, flags][..],
-        &ss(content.len() + padding),
-        content,
-    ]
-    .concat();
+    let mut t = [b"ID3", &[major, 0, flags][..], &ss(content.len() + padding), content].concat();
     t.resize(t.len() + padding, 0);
     t
 }
@@ -55,95 +40,41 @@ pub fn unsync_encode(data: &[u8]) -> Vec<u8> {
 
 /// UTF-16 with a little-endian BOM.
 pub fn u16le(s: &str) -> Vec<u8> {
-    [
-        vec![0xFF, 0xFE],
-        s.encode_utf16().flat_map(u16::to_le_bytes).collect(),
-    ]
-    .concat()
+    [vec![0xFF, 0xFE], s.encode_utf16().flat_map(u16::to_le_bytes).collect()].concat()
 }
 
 /// The frames of a rich tag (id, body): every kind lofty mishandles, and plenty of others.
 pub fn rich_frames(major: u8) -> Vec<([u8; 4], Vec<u8>)> {
     let mut apic = b"\x00image/png\x00\x03cover\x00".to_vec();
     apic.extend((0..512).map(|i| (i % 256) as u8)); // > 127 bytes, with 0xFF 0x00 / 0xFF 0xE0
-    let sub = |text: &str| {
-        frame(
-            major,
-            b"TIT2",
-            [0, 0],
-            &[&[3u8][..], text.as_bytes()].concat(),
-        )
-    };
+    let sub = |text: &str| frame(major, b"TIT2", [0, 0], &[&[3u8][..], text.as_bytes()].concat());
     let mut f: Vec<([u8; 4], Vec<u8>)> = vec![
         (*b"TIT2", [&[3u8][..], "Title 🎵".as_bytes()].concat()),
         (*b"TALB", b"\x00Caf\xe9 Album\x00".to_vec()),
-        (
-            *b"TXXX",
-            [&[1u8][..], &u16le("MOOD"), &[0, 0], &u16le("happy")].concat(),
-        ),
+        (*b"TXXX", [&[1u8][..], &u16le("MOOD"), &[0, 0], &u16le("happy")].concat()),
         (*b"TXXX", b"\x00replaygain_track_gain\x00-6.5 dB".to_vec()),
         (*b"TDRC", b"\x002020-01-02".to_vec()),
         (*b"COMM", b"\x00engdesc\x00a comment".to_vec()),
         (*b"APIC", apic),
         (*b"USLT", b"\x03eng\x00la la\nla".to_vec()),
-        (
-            *b"SYLT",
-            b"\x00eng\x02\x01\x00la\x00\x00\x00\x03\xe8lo\x00\x00\x00\x07\xd0".to_vec(),
-        ),
-        (
-            *b"CHAP",
-            [
-                &b"ch0\x00"[..],
-                &0u32.to_be_bytes(),
-                &500u32.to_be_bytes(),
-                &[0xFF; 8],
-                &sub("Chapter 1"),
-            ]
-            .concat(),
-        ),
-        (
-            *b"CTOC",
-            [&b"toc\x00\x03\x01ch0\x00"[..], &sub("TOC")].concat(),
-        ),
+        (*b"SYLT", b"\x00eng\x02\x01\x00la\x00\x00\x00\x03\xe8lo\x00\x00\x00\x07\xd0".to_vec()),
+        (*b"CHAP", [&b"ch0\x00"[..], &0u32.to_be_bytes(), &500u32.to_be_bytes(), &[0xFF; 8], &sub("Chapter 1")].concat()),
+        (*b"CTOC", [&b"toc\x00\x03\x01ch0\x00"[..], &sub("TOC")].concat()),
         (*b"RVA2", b"track\x00\x01\xf9\x00\x10\xe6\x66".to_vec()),
         (*b"POPM", b"a@b.c\x00\xc4\x00\x00\x00\x07".to_vec()),
         (*b"UFID", b"http://musicbrainz.org\x00abc-123".to_vec()),
-        (
-            *b"GEOB",
-            b"\x00application/octet-stream\x00f.bin\x00blob\x00\x00\xff\x00\xffdata".to_vec(),
-        ),
+        (*b"GEOB", b"\x00application/octet-stream\x00f.bin\x00blob\x00\x00\xff\x00\xffdata".to_vec()),
         (*b"PRIV", b"com.example\x00\xff\xfe\x00priv".to_vec()),
-        (
-            *b"WXXX",
-            [
-                &[1u8][..],
-                &u16le("Home ✓"),
-                &[0, 0],
-                b"http://example.com/",
-            ]
-            .concat(),
-        ),
-        (
-            *b"ETCO",
-            b"\x02\x03\x00\x00\x03\xe8\x04\x00\x00\x13\x88".to_vec(),
-        ),
-        (
-            *b"COMM",
-            [&b"\x01eng"[..], &u16le(""), &[0, 0], &u16le("other ✓")].concat(),
-        ),
+        (*b"WXXX", [&[1u8][..], &u16le("Home ✓"), &[0, 0], b"http://example.com/"].concat()),
+        (*b"ETCO", b"\x02\x03\x00\x00\x03\xe8\x04\x00\x00\x13\x88".to_vec()),
+        (*b"COMM", [&b"\x01eng"[..], &u16le(""), &[0, 0], &u16le("other ✓")].concat()),
         (*b"PCNT", vec![0, 0, 0, 42]),
     ];
     if major >= 4 {
         f.insert(1, (*b"TPE1", b"\x03Artist A\x00Artist B".to_vec()));
         f.insert(2, (*b"TCON", b"\x03Rock\x00Pop".to_vec()));
     } else {
-        f.insert(
-            1,
-            (
-                *b"TPE1",
-                [&[1u8][..], &u16le("Artist A/Artist B"), &[0, 0]].concat(),
-            ),
-        );
+        f.insert(1, (*b"TPE1", [&[1u8][..], &u16le("Artist A/Artist B"), &[0, 0]].concat()));
         f.insert(2, (*b"TCON", b"\x00(17)Rock".to_vec()));
         f.insert(3, (*b"TYER", b"\x002020".to_vec()));
     }
@@ -152,10 +83,7 @@ pub fn rich_frames(major: u8) -> Vec<([u8; 4], Vec<u8>)> {
 
 /// The frames of [`rich_frames`] as stored (v2.4: syncsafe sizes; v2.3: plain).
 pub fn rich_content(major: u8) -> Vec<u8> {
-    rich_frames(major)
-        .iter()
-        .flat_map(|(id, body)| frame(major, id, [0, 0], body))
-        .collect()
+    rich_frames(major).iter().flat_map(|(id, body)| frame(major, id, [0, 0], body)).collect()
 }
 
 /// A rich tag with 300 bytes of padding.
@@ -169,10 +97,7 @@ pub struct Lcg(pub u64);
 impl Lcg {
     /// The next value below `n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n.max(1)
     }
 
@@ -195,9 +120,7 @@ impl Lcg {
 
 /// Whether `key` is one of `edited` (case-insensitive, as TXXX descriptions are matched).
 pub fn is_edited(key: &str, edited: &[&str]) -> bool {
-    edited
-        .iter()
-        .any(|e| e.to_lowercase() == key.to_lowercase())
+    edited.iter().any(|e| e.to_lowercase() == key.to_lowercase())
 }
 
 /// Asserts that the items not in `edited` are the same, in the same order, byte for byte.
@@ -217,24 +140,14 @@ pub fn assert_kept(old: &[Item], new: &[Item], edited: &[&str]) {
 
 /// Edits used by many tests: set TCON and TXXX:mood, add TMOO and TXXX:MELOTAG, drop COMM.
 pub fn edits(major: u8) -> Vec<FieldEdit> {
-    let set = |k: &str, v: &[&str]| FieldEdit {
-        key: k.into(),
-        values: Some(v.iter().map(|s| s.to_string()).collect()),
-    };
-    let genres: &[&str] = if major >= 4 {
-        &["Jazz", "Blues 🎷"]
-    } else {
-        &["Jazz/Blues 🎷"]
-    };
+    let set = |k: &str, v: &[&str]| FieldEdit { key: k.into(), values: Some(v.iter().map(|s| s.to_string()).collect()) };
+    let genres: &[&str] = if major >= 4 { &["Jazz", "Blues 🎷"] } else { &["Jazz/Blues 🎷"] };
     vec![
         set("TCON", genres),
         set("TXXX:mood", &["calm"]),
         set("TMOO", &["calm"]),
         set("TXXX:MELOTAG_SCORES", &["{\"jazz\":0.9}"]),
-        FieldEdit {
-            key: "COMM".into(),
-            values: None,
-        },
+        FieldEdit { key: "COMM".into(), values: None },
     ]
 }
 
@@ -244,8 +157,7 @@ pub const EDITED: &[&str] = &["TCON", "TXXX:mood", "TMOO", "TXXX:MELOTAG_SCORES"
 /// Builds the file the pieces describe.
 pub fn apply(src: &[u8], pieces: &[Piece]) -> Vec<u8> {
     let mut out = Vec::new();
-    super::util::write_pieces(&mut std::io::Cursor::new(src), pieces, &mut out)
-        .expect("pieces within the source");
+    super::util::write_pieces(&mut std::io::Cursor::new(src), pieces, &mut out).expect("pieces within the source");
     out
 }
 
@@ -253,59 +165,27 @@ pub fn apply(src: &[u8], pieces: &[Piece]) -> Vec<u8> {
 pub fn ape_tag(items: &[(&str, u32, &[u8])], v2: bool) -> Vec<u8> {
     let body: Vec<u8> = items
         .iter()
-        .flat_map(|(k, f, v)| {
-            [
-                &(v.len() as u32).to_le_bytes()[..],
-                &f.to_le_bytes(),
-                k.as_bytes(),
-                &[0],
-                v,
-            ]
-            .concat()
-        })
+        .flat_map(|(k, f, v)| [&(v.len() as u32).to_le_bytes()[..], &f.to_le_bytes(), k.as_bytes(), &[0], v].concat())
         .collect();
     let size = (body.len() + 32) as u32;
     let part = |flags: u32| {
         let version: u32 = if v2 { 2000 } else { 1000 };
-        [
-            &b"APETAGEX"[..],
-            &version.to_le_bytes(),
-            &size.to_le_bytes(),
-            &(items.len() as u32).to_le_bytes(),
-            &flags.to_le_bytes(),
-            &[0; 8],
-        ]
-        .concat()
+        [&b"APETAGEX"[..], &version.to_le_bytes(), &size.to_le_bytes(), &(items.len() as u32).to_le_bytes(), &flags.to_le_bytes(), &[0; 8]]
+            .concat()
     };
-    if v2 {
-        [part(0xA000_0000), body, part(0x8000_0000)].concat()
-    } else {
-        [body, part(0)].concat()
-    }
+    if v2 { [part(0xA000_0000), body, part(0x8000_0000)].concat() } else { [body, part(0)].concat() }
 }
 
 /// Fake MPEG audio: frame-sync-looking bytes, deterministic.
 pub fn fake_audio(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = Lcg(seed);
-    (0..len)
-        .map(|i| {
-            if i % 417 == 0 {
-                0xFF
-            } else {
-                rng.below(256) as u8
-            }
-        })
-        .collect()
+    (0..len).map(|i| if i % 417 == 0 { 0xFF } else { rng.below(256) as u8 }).collect()
 }
 
 /// A Lyrics3v2 block.
 pub fn lyrics3v2() -> Vec<u8> {
     let body = b"LYRICSBEGININD00003110LYR00011hello world".to_vec();
-    [
-        body.clone(),
-        format!("{:06}LYRICS200", body.len()).into_bytes(),
-    ]
-    .concat()
+    [body.clone(), format!("{:06}LYRICS200", body.len()).into_bytes()].concat()
 }
 
 /// An ID3v1 tag and a TAG+ block before it.
@@ -319,31 +199,14 @@ pub fn id3v1_with_plus() -> Vec<u8> {
 
 /// A synthetic MP3: rich v2.4 tag, audio, APEv2, Lyrics3v2, TAG+ and ID3v1.
 pub fn rich_mp3() -> Vec<u8> {
-    let ape = ape_tag(
-        &[
-            ("Title", 0, b"t"),
-            ("Cover Art (Front)", 2, b"x.jpg\0\xff\xd8\xff"),
-        ],
-        true,
-    );
-    [
-        rich_tag(4),
-        fake_audio(3000, 7),
-        ape,
-        lyrics3v2(),
-        id3v1_with_plus(),
-    ]
-    .concat()
+    let ape = ape_tag(&[("Title", 0, b"t"), ("Cover Art (Front)", 2, b"x.jpg\0\xff\xd8\xff")], true);
+    [rich_tag(4), fake_audio(3000, 7), ape, lyrics3v2(), id3v1_with_plus()].concat()
 }
 
 /// A RIFF (little-endian) or AIFF (big-endian) chunk with its pad byte.
 pub fn chunk(big_endian: bool, id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
     let n = payload.len() as u32;
-    let size = if big_endian {
-        n.to_be_bytes()
-    } else {
-        n.to_le_bytes()
-    };
+    let size = if big_endian { n.to_be_bytes() } else { n.to_le_bytes() };
     let mut c = [&id[..], &size, payload].concat();
     if payload.len() % 2 == 1 {
         c.push(0);
@@ -355,32 +218,19 @@ pub fn chunk(big_endian: bool, id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
 pub fn form(big_endian: bool, chunks: &[Vec<u8>]) -> Vec<u8> {
     let body = chunks.concat();
     let n = body.len() as u32 + 4;
-    let (id, size, kind) = if big_endian {
-        (b"FORM", n.to_be_bytes(), b"AIFF")
-    } else {
-        (b"RIFF", n.to_le_bytes(), b"WAVE")
-    };
+    let (id, size, kind) = if big_endian { (b"FORM", n.to_be_bytes(), b"AIFF") } else { (b"RIFF", n.to_le_bytes(), b"WAVE") };
     [&id[..], &size, kind, &body].concat()
 }
 
 /// A WAV file with fmt, LIST/INFO (INAM, IGNR, ISFT), an odd-sized data chunk, bext, JUNK and
 /// an id3 chunk holding a rich v2.3 tag.
 pub fn rich_wav() -> Vec<u8> {
-    let info = [
-        &b"INFO"[..],
-        &chunk(false, b"INAM", b"Name\0"),
-        &chunk(false, b"IGNR", b"Rock\0"),
-        &chunk(false, b"ISFT", b"Lavf61\0"),
-    ]
-    .concat();
+    let info =
+        [&b"INFO"[..], &chunk(false, b"INAM", b"Name\0"), &chunk(false, b"IGNR", b"Rock\0"), &chunk(false, b"ISFT", b"Lavf61\0")].concat();
     form(
         false,
         &[
-            chunk(
-                false,
-                b"fmt ",
-                &[1, 0, 1, 0, 0x44, 0xAC, 0, 0, 0x88, 0x58, 1, 0, 2, 0, 16, 0],
-            ),
+            chunk(false, b"fmt ", &[1, 0, 1, 0, 0x44, 0xAC, 0, 0, 0x88, 0x58, 1, 0, 2, 0, 16, 0]),
             chunk(false, b"LIST", &info),
             chunk(false, b"data", &fake_audio(1001, 3)),
             chunk(false, b"bext", b"odd-7by"),
@@ -392,17 +242,10 @@ pub fn rich_wav() -> Vec<u8> {
 
 /// An AIFF file with COMM, SSND, NAME and an ID3 chunk holding a rich v2.4 tag.
 pub fn rich_aiff() -> Vec<u8> {
-    let comm = [
-        0u8, 1, 0, 0, 0x01, 0xF4, 0, 16, 0x40, 0x0E, 0xAC, 0x44, 0, 0, 0, 0, 0, 0,
-    ];
+    let comm = [0u8, 1, 0, 0, 0x01, 0xF4, 0, 16, 0x40, 0x0E, 0xAC, 0x44, 0, 0, 0, 0, 0, 0];
     let ssnd = [&[0u8; 8][..], &fake_audio(1001, 4)].concat();
     form(
         true,
-        &[
-            chunk(true, b"COMM", &comm),
-            chunk(true, b"SSND", &ssnd),
-            chunk(true, b"NAME", b"A name"),
-            chunk(true, b"ID3 ", &rich_tag(4)),
-        ],
+        &[chunk(true, b"COMM", &comm), chunk(true, b"SSND", &ssnd), chunk(true, b"NAME", b"A name"), chunk(true, b"ID3 ", &rich_tag(4))],
     )
 }

@@ -12,10 +12,7 @@ const CHUNK: usize = 1 << 20;
 
 /// A `RawError::Damaged`.
 pub fn damaged(what: impl Into<String>, offset: u64) -> RawError {
-    RawError::Damaged {
-        what: what.into(),
-        offset,
-    }
+    RawError::Damaged { what: what.into(), offset }
 }
 
 /// Moves the offset of a `Damaged` error by `base` (a structure parsed from a buffer that starts
@@ -35,19 +32,14 @@ pub fn stream_len<R: Seek>(r: &mut R) -> Result<u64, RawError> {
 /// Reads `len` bytes at `offset` into a new buffer (`len` must already be checked against the
 /// file length, so a damaged size field cannot make us allocate gigabytes for nothing).
 pub fn read_vec<R: Read + Seek>(r: &mut R, offset: u64, len: u64) -> Result<Vec<u8>, RawError> {
-    let len =
-        usize::try_from(len).map_err(|_| RawError::Unsupported("structure too large".into()))?;
+    let len = usize::try_from(len).map_err(|_| RawError::Unsupported("structure too large".into()))?;
     let mut buf = vec![0; len];
     read_at(r, offset, &mut buf)?;
     Ok(buf)
 }
 
 /// SHA-256 and length of `len` bytes at `offset`, read in 1 MiB chunks.
-pub fn hash_range<R: Read + Seek>(
-    r: &mut R,
-    offset: u64,
-    len: u64,
-) -> Result<AudioDigest, RawError> {
+pub fn hash_range<R: Read + Seek>(r: &mut R, offset: u64, len: u64) -> Result<AudioDigest, RawError> {
     r.seek(SeekFrom::Start(offset))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0; usize::try_from(len).map_or(CHUNK, |l| l.min(CHUNK))];
@@ -58,19 +50,12 @@ pub fn hash_range<R: Read + Seek>(
         hasher.update(&buf[..n]);
         left -= n as u64;
     }
-    Ok(AudioDigest {
-        sha256: hasher.finalize().into(),
-        len,
-    })
+    Ok(AudioDigest { sha256: hasher.finalize().into(), len })
 }
 
 /// Pieces that reproduce a file of `len` bytes unchanged.
 pub fn identity(len: u64) -> Vec<Piece> {
-    if len == 0 {
-        Vec::new()
-    } else {
-        vec![Piece::Copy { offset: 0, len }]
-    }
+    if len == 0 { Vec::new() } else { vec![Piece::Copy { offset: 0, len }] }
 }
 
 /// Length of the file the pieces describe.
@@ -86,11 +71,7 @@ pub fn pieces_len(pieces: &[Piece]) -> u64 {
 
 /// Writes the file described by `pieces` (copies read from `src` in 1 MiB chunks); returns the
 /// number of bytes written.
-pub fn write_pieces<R: Read + Seek, W: Write>(
-    src: &mut R,
-    pieces: &[Piece],
-    out: &mut W,
-) -> Result<u64, RawError> {
+pub fn write_pieces<R: Read + Seek, W: Write>(src: &mut R, pieces: &[Piece], out: &mut W) -> Result<u64, RawError> {
     let mut buf = vec![0; CHUNK];
     let mut written = 0u64;
     for piece in pieces {
@@ -119,11 +100,7 @@ pub fn write_pieces<R: Read + Seek, W: Write>(
 pub fn push_piece(pieces: &mut Vec<Piece>, piece: Piece) {
     match (pieces.last_mut(), piece) {
         (_, Piece::Copy { len: 0, .. }) => {}
-        (Some(Piece::Copy { offset, len }), Piece::Copy { offset: o, len: l })
-            if *offset + *len == o =>
-        {
-            *len += l
-        }
+        (Some(Piece::Copy { offset, len }), Piece::Copy { offset: o, len: l }) if *offset + *len == o => *len += l,
         (Some(Piece::Bytes(b)), Piece::Bytes(nb)) => b.extend_from_slice(&nb),
         (_, p) => pieces.push(p),
     }
