@@ -47,41 +47,16 @@ pub fn shown(path: &Path) -> String {
     out
 }
 
-/// A path serialised as a JSON string that loses nothing (see [`json_path`]).
+/// A path serialised as a JSON string that loses nothing: the same escapes as [`shown`]
+/// (`\xNN` for a byte that is not UTF-8 and for control characters, `\n`, `\t`, `\r`, and
+/// `\\` for a backslash), so every JSON parser reads it and the exact bytes can be recovered.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonPath<'a>(pub &'a Path);
 
 impl serde::Serialize for JsonPath<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        json_path(self.0).map_err(serde::ser::Error::custom)?.serialize(s)
+        s.serialize_str(&shown(self.0))
     }
-}
-
-/// A path as a JSON string literal that loses nothing: UTF-8 names as they are; a byte that is
-/// not UTF-8 becomes the escape `\udcXX` (XX its value), as Python's `surrogateescape` does, so
-/// `os.fsencode(json.loads(text)["path"])` gives the original bytes back.
-pub fn json_path(path: &Path) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
-    let bytes = path.as_os_str().as_bytes();
-    let mut out = String::with_capacity(bytes.len() + 2);
-    out.push('"');
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        for &b in chunk.invalid() {
-            out.push_str(&format!("\\udc{b:02x}"));
-        }
-    }
-    out.push('"');
-    serde_json::value::RawValue::from_string(out)
 }
 
 /// Writes to a file (atomically: temp file then rename) or to stdout for `-`.
@@ -131,10 +106,10 @@ mod tests {
     fn odd_names_stay_on_one_line_and_round_trip_through_json() {
         let name = Path::new(OsStr::from_bytes(b"a\nb\xff\"c\\d\xe2\x82.mp3"));
         assert_eq!(shown(name), "a\\nb\\xff\"c\\\\d\\xe2\\x82.mp3");
-        let raw = json_path(name).unwrap();
-        assert_eq!(raw.get(), "\"a\\nb\\udcff\\\"c\\\\d\\udce2\\udc82.mp3\"");
+        let json = serde_json::to_string(&JsonPath(name)).unwrap();
+        assert_eq!(serde_json::from_str::<String>(&json).unwrap(), shown(name), "plain JSON, escapes inside");
         // Ordinary names are unchanged.
         assert_eq!(shown(Path::new("Café/01 – Intro.flac")), "Café/01 – Intro.flac");
-        assert_eq!(json_path(Path::new("Café/x.mp3")).unwrap().get(), "\"Café/x.mp3\"");
+        assert_eq!(serde_json::to_string(&JsonPath(Path::new("Café/x.mp3"))).unwrap(), "\"Café/x.mp3\"");
     }
 }

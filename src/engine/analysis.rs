@@ -218,9 +218,17 @@ fn window_at(samples: &[f32], start: usize, window: usize) -> Vec<f32> {
     out
 }
 
-/// Model inputs per ONNX Runtime call: bounds the activations' memory on long tracks in full
-/// mode (musicnn's first layer alone keeps ~9 MB per 3 s patch).
+/// At most this many model inputs per ONNX Runtime call.
 const MAX_BATCH: usize = 16;
+/// And at most this many input values per call: activations grow with the batch (musicnn's
+/// first layer keeps ~9 MB per 3 s patch, the CRNN's ~35 MB per 29 s window), so whole-track
+/// analysis stays within a few hundred MB: 16 musicnn patches, 2 Choi windows.
+const MAX_BATCH_VALUES: usize = 75_000;
+
+/// Model inputs per ONNX Runtime call for a front end.
+pub fn batch_size(params: &crate::engine::features::FrontendParams) -> usize {
+    (MAX_BATCH_VALUES / (params.n_mels * params.frames_per_window).max(1)).clamp(1, MAX_BATCH)
+}
 
 /// Analyses one file with a worker's session and front end.
 pub fn analyze_file(
@@ -230,6 +238,22 @@ pub fn analyze_file(
     mode: Mode,
     times: &mut StageTimes,
 ) -> Result<Analysis, AnalysisError> {
+    analyze_file_with(tagger, frontend, path, mode, times, true)
+}
+
+/// [`analyze_file`]; `streaming = false` decodes a whole track into memory before cutting it
+/// (what whole-track analysis did before it streamed; kept to check that both agree).
+pub fn analyze_file_with(
+    tagger: &mut Tagger,
+    frontend: &MelFrontend,
+    path: &Path,
+    mode: Mode,
+    times: &mut StageTimes,
+    streaming: bool,
+) -> Result<Analysis, AnalysisError> {
+    if mode == Mode::Full && streaming && (frontend.params().windowing == Windowing::Samples || frontend.streams()) {
+        return analyze_full_streaming(tagger, frontend, path, times);
+    }
     let params = tagger.manifest().frontend.clone();
     let rate = params.sample_rate_hz;
     let window = params.window_samples;
@@ -278,7 +302,7 @@ pub fn analyze_file(
     };
     let mut per_window = Vec::with_capacity(views.len());
     let mut embeddings: Option<Vec<Vec<f32>>> = None;
-    for chunk in views.chunks(MAX_BATCH) {
+    for chunk in views.chunks(batch_size(&params)) {
         let p = tagger.predict(chunk)?;
         per_window.extend(p.tags);
         if let Some(e) = p.embeddings {
@@ -294,6 +318,166 @@ pub fn analyze_file(
         Mode::Full => (Some(per_window), Some(starts.iter().map(|&s| s as f64 / rate as f64).collect())),
     };
     Ok(Analysis { duration_s: audio.duration_s, scores, windows, window_starts_s, embedding })
+}
+
+/// Model inputs waiting for the next batch, and everything the batches gave so far.
+struct Batcher<'t> {
+    tagger: &'t mut Tagger,
+    size: usize,
+    inputs: Vec<ndarray::Array2<f32>>,
+    starts: Vec<usize>,
+    rows: Vec<Vec<f32>>,
+    embeddings: Option<Vec<Vec<f32>>>,
+    window_starts: Vec<usize>,
+    inference: Duration,
+    error: Option<ModelError>,
+}
+
+impl Batcher<'_> {
+    /// Queues one input (its first sample at the model rate: `start`); a full batch runs.
+    fn add(&mut self, input: ndarray::Array2<f32>, start: usize) {
+        self.inputs.push(input);
+        self.starts.push(start);
+        if self.inputs.len() == self.size {
+            self.run();
+        }
+    }
+
+    /// Runs the queued inputs as one batch (the same batches, in the same order, as a whole
+    /// track cut into inputs first and run [`batch_size`] at a time).
+    fn run(&mut self) {
+        if self.inputs.is_empty() || self.error.is_some() {
+            return;
+        }
+        let t = Instant::now();
+        let views: Vec<_> = self.inputs.iter().map(|m| m.view()).collect();
+        match self.tagger.predict(&views) {
+            Ok(p) => {
+                self.rows.extend(p.tags);
+                if let Some(e) = p.embeddings {
+                    self.embeddings.get_or_insert_with(Vec::new).extend(e);
+                }
+                self.window_starts.append(&mut self.starts);
+            }
+            Err(e) => self.error = Some(e),
+        }
+        self.inputs.clear();
+        self.starts.clear();
+        self.inference += t.elapsed();
+    }
+}
+
+/// Whole-track analysis with bounded memory: decode, resample, log-mel and inference run a
+/// block at a time (a 2-hour file needs no more memory than a 3-minute one), with the same
+/// windows, batches and arithmetic as cutting the whole decoded track at once, so the scores
+/// are identical.
+fn analyze_full_streaming(
+    tagger: &mut Tagger,
+    frontend: &MelFrontend,
+    path: &Path,
+    times: &mut StageTimes,
+) -> Result<Analysis, AnalysisError> {
+    let params = tagger.manifest().frontend.clone();
+    let (rate, window, hop, patch) = (params.sample_rate_hz, params.window_samples, params.hop_samples, params.frames_per_window);
+    let n_tags = tagger.manifest().tags.len();
+    let width = tagger.manifest().embedding_size.unwrap_or(0);
+    let mut batch = Batcher {
+        size: batch_size(&params),
+        tagger,
+        inputs: Vec::new(),
+        starts: Vec::new(),
+        rows: Vec::new(),
+        embeddings: None,
+        window_starts: Vec::new(),
+        inference: Duration::ZERO,
+        error: None,
+    };
+    let mut mel_time = Duration::ZERO;
+    // Samples windowing: the last samples (from absolute index `base`), enough for the current
+    // window and an end-aligned last one. Frames windowing: the mel stream and the patch being
+    // filled, frame by frame.
+    let mut recent: Vec<f32> = Vec::new();
+    let mut base = 0usize;
+    let mut total = 0usize;
+    let mut next_window = 0usize;
+    let mut stream: Option<crate::engine::features::MelStream<'_>> = None;
+    let mut resampled = true;
+    let mut patch_frames: Vec<f32> = Vec::new();
+    let mut frames_seen = 0usize;
+    let n_mels = params.n_mels;
+    let on_frame = |frame: &[f32], batch: &mut Batcher<'_>, patch_frames: &mut Vec<f32>, frames_seen: &mut usize| {
+        patch_frames.extend_from_slice(frame);
+        *frames_seen += 1;
+        if patch_frames.len() == patch * n_mels {
+            // Frames are rows here; the model input is [n_mels, frames].
+            let input = ndarray::Array2::from_shape_vec((patch, n_mels), std::mem::take(patch_frames))
+                .map(|a| a.reversed_axes().as_standard_layout().into_owned())
+                .unwrap_or_else(|_| ndarray::Array2::zeros((n_mels, patch)));
+            batch.add(input, (*frames_seen - patch) * hop);
+        }
+    };
+    let stats = audio::stream_full(path, rate, |samples, source_rate| {
+        let t = Instant::now();
+        resampled = source_rate != rate;
+        total += samples.len();
+        match params.windowing {
+            Windowing::Samples => {
+                recent.extend_from_slice(samples);
+                while (next_window + 1) * window <= total {
+                    let start = next_window * window - base;
+                    let mel = frontend.log_mel_with(&recent[start..start + window], resampled);
+                    batch.add(mel, next_window * window);
+                    next_window += 1;
+                }
+                // Keep one window back: the end-aligned last window overlaps the previous one.
+                let keep_from = (next_window * window).saturating_sub(window);
+                if keep_from > base {
+                    recent.drain(..keep_from - base);
+                    base = keep_from;
+                }
+            }
+            Windowing::Frames => {
+                let s = stream.get_or_insert_with(|| frontend.stream(resampled).expect("checked by streams()"));
+                s.push(samples, &mut |f: &[f32]| on_frame(f, &mut batch, &mut patch_frames, &mut frames_seen));
+            }
+        }
+        mel_time += t.elapsed();
+    })?;
+    let t = Instant::now();
+    match params.windowing {
+        Windowing::Samples => {
+            if total <= window {
+                // One window, zero-padded at the end.
+                batch.add(frontend.log_mel_with(&window_at(&recent, 0, window), resampled), 0);
+            } else if total % window >= window / 4 {
+                // A long tail gets one more window, aligned to the end of the track.
+                let start = total - window;
+                batch.add(frontend.log_mel_with(&recent[start - base..], resampled), start);
+            }
+        }
+        Windowing::Frames => {
+            let mut s = stream.take().or_else(|| frontend.stream(resampled)).expect("checked by streams()");
+            // A track shorter than one patch is zero-padded to one (as the whole-track path).
+            let min_len = patch.saturating_sub(1) * hop;
+            if total < min_len {
+                s.push(&vec![0.0; min_len - total], &mut |f: &[f32]| on_frame(f, &mut batch, &mut patch_frames, &mut frames_seen));
+            }
+            s.finish(&mut |f: &[f32]| on_frame(f, &mut batch, &mut patch_frames, &mut frames_seen));
+        }
+    }
+    mel_time += t.elapsed();
+    batch.run();
+    if let Some(e) = batch.error {
+        return Err(e.into());
+    }
+    times.decode += stats.decode_time;
+    times.resample += stats.resample_time;
+    times.mel += mel_time.saturating_sub(batch.inference);
+    times.inference += batch.inference;
+    let scores = mean_rows(&batch.rows, n_tags);
+    let embedding = batch.embeddings.map(|e| mean_rows(&e, width));
+    let window_starts_s = Some(batch.window_starts.iter().map(|&s| s as f64 / rate as f64).collect());
+    Ok(Analysis { duration_s: Some(stats.duration_s), scores, windows: Some(batch.rows), window_starts_s, embedding })
 }
 
 /// Column means of `rows` (each `width` wide); the track score is the mean over its windows.

@@ -237,6 +237,8 @@ struct Block<'a> {
     /// packet had a usable timestamp.
     index: Option<i64>,
     mono: &'a [f32],
+    /// Sample rate of `mono`.
+    rate: u32,
 }
 
 /// Whether to keep decoding.
@@ -409,7 +411,7 @@ impl Source {
             if st.frames > MAX_DURATION_S * u64::from(st.rate) {
                 return Err(AudioError::TooLong);
             }
-            if sink(Block { index, mono: &mono }) == Flow::Stop {
+            if sink(Block { index, mono: &mono, rate: st.rate }) == Flow::Stop {
                 break;
             }
         }
@@ -449,6 +451,247 @@ pub fn load_full(path: &Path, target_hz: u32) -> Result<LoadedAudio, AudioError>
         decode_time,
         resample_time: t1.elapsed(),
     })
+}
+
+/// What [`stream_full`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamStats {
+    /// Duration of the decoded audio.
+    pub duration_s: f64,
+    /// The file's own sample rate.
+    pub source_rate_hz: u32,
+    /// The file's channel count.
+    pub channels: usize,
+    /// Samples handed to the consumer (at the target rate).
+    pub samples: usize,
+    /// Time spent demuxing, decoding and mixing to mono.
+    pub decode_time: Duration,
+    /// Time spent resampling.
+    pub resample_time: Duration,
+}
+
+/// Decodes the whole file and resamples it to `target_hz` as it goes, handing the mono samples
+/// to `consume` in order, a block at a time: memory stays bounded whatever the length. The
+/// samples are exactly those of [`load_full`] (same decoder, same resampler chunking). The
+/// time `consume` takes is not counted in the stats.
+/// `consume` also gets the file's own rate (the first call tells whether audio was resampled).
+pub fn stream_full(path: &Path, target_hz: u32, mut consume: impl FnMut(&[f32], u32)) -> Result<StreamStats, AudioError> {
+    let start = Instant::now();
+    let mut src = open(path)?;
+    let mut resampler: Option<ResampleStream> = None;
+    let mut failure: Option<AudioError> = None;
+    let mut resample_time = Duration::ZERO;
+    let consumer_time = std::cell::Cell::new(Duration::ZERO);
+    let source_rate = std::cell::Cell::new(0u32);
+    let mut timed = |samples: &[f32]| {
+        let t = Instant::now();
+        consume(samples, source_rate.get());
+        consumer_time.set(consumer_time.get() + t.elapsed());
+    };
+    let st = src.decode(|b| {
+        source_rate.set(b.rate);
+        let r = match &mut resampler {
+            Some(r) => r,
+            None => match ResampleStream::new(b.rate, target_hz) {
+                Ok(r) => resampler.insert(r),
+                Err(e) => {
+                    failure = Some(e);
+                    return Flow::Stop;
+                }
+            },
+        };
+        let t = Instant::now();
+        let before = consumer_time.get();
+        if let Err(e) = r.push(b.mono, &mut timed) {
+            failure = Some(e);
+            return Flow::Stop;
+        }
+        resample_time += t.elapsed().saturating_sub(consumer_time.get() - before);
+        Flow::Continue
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let Some(r) = resampler.filter(|_| st.frames > 0 && st.rate > 0) else { return Err(AudioError::Empty) };
+    let t = Instant::now();
+    let before = consumer_time.get();
+    let samples = r.finish(&mut timed)?;
+    resample_time += t.elapsed().saturating_sub(consumer_time.get() - before);
+    let decode_time = start.elapsed().saturating_sub(resample_time + consumer_time.get());
+    Ok(StreamStats {
+        duration_s: st.frames as f64 / st.rate as f64,
+        source_rate_hz: st.rate,
+        channels: st.channels,
+        samples,
+        decode_time,
+        resample_time,
+    })
+}
+
+/// [`resample`] done a block at a time: the same chunks through the same resampler, so the
+/// output is identical, with only a chunk of input and a little output held back (the final
+/// length, `round(len * to / from)`, is known only at the end).
+struct ResampleStream {
+    /// `None` when the rates are equal (samples pass through).
+    fft: Option<Fft<f32>>,
+    from: u32,
+    to: u32,
+    chunk: usize,
+    pending: Vec<f32>,
+    out: Vec<f32>,
+    /// Output frames still to drop: the resampler's delay.
+    to_trim: usize,
+    /// Raw output frames produced (before trimming).
+    raw_out: usize,
+    /// Trimmed output not yet handed on (may be cut at the end).
+    held: Vec<f32>,
+    /// Input frames pushed.
+    in_len: usize,
+    /// Output frames handed on.
+    emitted: usize,
+}
+
+impl ResampleStream {
+    fn new(from: u32, to: u32) -> Result<ResampleStream, AudioError> {
+        let fft = if from == to { None } else { Some(make_resampler(from, to)?) };
+        let (chunk, max_out, delay) = fft.as_ref().map_or((0, 0, 0), |r| (r.input_frames_next(), r.output_frames_max(), r.output_delay()));
+        Ok(ResampleStream {
+            fft,
+            from,
+            to,
+            chunk,
+            pending: Vec::with_capacity(chunk * 2),
+            out: vec![0.0; max_out],
+            to_trim: delay,
+            raw_out: 0,
+            held: Vec::new(),
+            in_len: 0,
+            emitted: 0,
+        })
+    }
+
+    fn push(&mut self, samples: &[f32], sink: &mut impl FnMut(&[f32])) -> Result<(), AudioError> {
+        self.in_len += samples.len();
+        if self.fft.is_none() {
+            self.emitted += samples.len();
+            sink(samples);
+            return Ok(());
+        }
+        self.pending.extend_from_slice(samples);
+        // As `process_all`: a full chunk is processed only while more input follows it.
+        let mut used = 0;
+        while self.pending.len() - used > self.chunk {
+            let end = used + self.chunk;
+            self.process(used, end, None)?;
+            used = end;
+        }
+        self.pending.drain(..used);
+        // Frames below round-down(in_len * to / from) are below the final length for sure.
+        let safe = (self.in_len as u128 * self.to as u128 / self.from as u128) as usize;
+        self.release(safe, sink);
+        Ok(())
+    }
+
+    /// Runs one chunk (`pending[a..b]`; `partial`: the valid frames of a last, short chunk).
+    fn process(&mut self, a: usize, b: usize, partial: Option<usize>) -> Result<(), AudioError> {
+        let Some(fft) = &mut self.fft else { return Ok(()) };
+        let err = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
+        let mut chunk_buf;
+        let input: &[f32] = match partial {
+            None => &self.pending[a..b],
+            Some(n) => {
+                // A short last chunk is zero-padded to the chunk length, as rubato does.
+                chunk_buf = vec![0.0f32; self.chunk];
+                chunk_buf[..n].copy_from_slice(&self.pending[a..a + n]);
+                &chunk_buf
+            }
+        };
+        let input = InterleavedSlice::new(input, 1, self.chunk).map_err(|e| err(&e))?;
+        let out_len = self.out.len();
+        let mut output = rubato::audioadapter_buffers::direct::InterleavedSlice::new_mut(&mut self.out, 1, out_len).map_err(|e| err(&e))?;
+        let indexing = rubato::Indexing { input_offset: 0, output_offset: 0, active_channels_mask: None, partial_len: partial };
+        let (_, n) = fft.process_into_buffer(&input, &mut output, Some(&indexing)).map_err(|e| err(&e))?;
+        self.raw_out += n;
+        let skip = self.to_trim.min(n);
+        self.to_trim -= skip;
+        self.held.extend_from_slice(&self.out[skip..n]);
+        Ok(())
+    }
+
+    /// Hands on held frames whose index is below `limit`.
+    fn release(&mut self, limit: usize, sink: &mut impl FnMut(&[f32])) {
+        let n = limit.saturating_sub(self.emitted).min(self.held.len());
+        if n > 0 {
+            sink(&self.held[..n]);
+            self.held.drain(..n);
+            self.emitted += n;
+        }
+    }
+
+    /// Processes what is left and hands on the output up to its final length; returns it.
+    fn finish(mut self, sink: &mut impl FnMut(&[f32])) -> Result<usize, AudioError> {
+        if self.fft.is_none() {
+            return Ok(self.emitted);
+        }
+        let want = resampled_len(self.in_len, self.from, self.to);
+        let delay = self.fft.as_ref().map_or(0, |r| r.output_delay());
+        let ratio = self.to as f64 / self.from as f64;
+        let expected = (ratio * self.in_len as f64).ceil() as usize;
+        if !self.pending.is_empty() {
+            let n = self.pending.len();
+            self.process(0, n, Some(n))?;
+        }
+        self.pending.clear();
+        // Then zeros, while the output is short of the expected length (`process_all`).
+        while self.raw_out < expected + delay {
+            self.pending.clear();
+            self.process(0, 0, Some(0))?;
+        }
+        if self.emitted + self.held.len() < want {
+            self.held.resize(want - self.emitted, 0.0);
+        }
+        self.release(want, sink);
+        Ok(self.emitted)
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    /// Deterministic noise-and-tones test signal.
+    fn signal(n: usize) -> Vec<f32> {
+        let mut h = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|i| {
+                h ^= h << 13;
+                h ^= h >> 7;
+                h ^= h << 17;
+                (0.3 * (i as f32 * 0.013).sin()) + ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streaming_resample_equals_resample_bit_for_bit() {
+        for (from, to) in [(44_100, 16_000), (48_000, 12_000), (22_050, 16_000), (8_000, 16_000), (16_000, 16_000)] {
+            for n in [0, 1, 100, 4095, 4096, 4097, 8192, 8193, 50_000, 123_457] {
+                let x = signal(n);
+                let want = resample(&x, from, to).unwrap();
+                for block in [1, 333, 4096, 10_000] {
+                    let mut s = ResampleStream::new(from, to).unwrap();
+                    let mut got = Vec::new();
+                    for part in x.chunks(block) {
+                        s.push(part, &mut |o: &[f32]| got.extend_from_slice(o)).unwrap();
+                    }
+                    let total = s.finish(&mut |o: &[f32]| got.extend_from_slice(o)).unwrap();
+                    assert_eq!((total, got.len()), (want.len(), want.len()), "{from}->{to} n={n} block={block}");
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{from}->{to} n={n} block={block}: samples differ");
+                }
+            }
+        }
+    }
 }
 
 /// What [`decode_progressive`] knows of a stream before decoding it.

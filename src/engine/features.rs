@@ -237,26 +237,47 @@ impl MelFrontend {
 
     /// Mel power spectrogram `[n_mels, frames]`, before `mel_exponent` and log compression.
     fn mel_power(&self, samples: &[f32], bands: &[MelBand]) -> Array2<f32> {
-        let n_fft = self.params.n_fft;
+        let half = self.params.n_fft / 2;
         let hop = self.params.hop_samples;
-        let half = n_fft / 2;
         let frames = self.frames_for(samples.len());
-        let n_mels = bands.len();
-        let mut out = Array2::<f32>::zeros((n_mels, frames));
+        let mut out = Array2::<f32>::zeros((bands.len(), frames));
         let out_slice = out.as_slice_mut().expect("fresh array is contiguous");
+        let mut tmp = vec![0.0f32; self.params.n_fft];
+        self.mel_frames(
+            bands,
+            0..frames,
+            |t, dst| {
+                let start = t as isize * hop as isize - half as isize;
+                dst.copy_from_slice(frame_samples(samples, start, dst.len(), &mut tmp));
+            },
+            |t, m, v| out_slice[m * frames + t] = v,
+        );
+        out
+    }
 
-        let mut buf = vec![Complex32::new(0.0, 0.0); half * BATCH_FRAMES.min(frames)];
+    /// Mel power of frames `range`: `fill(t, buf)` puts frame `t`'s `n_fft` samples (before the
+    /// window) into `buf`, `put(t, band, value)` receives each band's power. Batched FFTs; the
+    /// same arithmetic for every frame however the frames are grouped.
+    fn mel_frames(
+        &self,
+        bands: &[MelBand],
+        range: std::ops::Range<usize>,
+        mut fill: impl FnMut(usize, &mut [f32]),
+        mut put: impl FnMut(usize, usize, f32),
+    ) {
+        let n_fft = self.params.n_fft;
+        let half = n_fft / 2;
+        let mut buf = vec![Complex32::new(0.0, 0.0); half * BATCH_FRAMES.min(range.len().max(1))];
         let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
         let mut power = vec![0.0f32; half + 1];
         let mut frame_buf = vec![0.0f32; n_fft];
-
-        let mut t0 = 0;
-        while t0 < frames {
-            let nb = BATCH_FRAMES.min(frames - t0);
+        let mut t0 = range.start;
+        while t0 < range.end {
+            let nb = BATCH_FRAMES.min(range.end - t0);
             let batch = &mut buf[..half * nb];
             for b in 0..nb {
-                let start = (t0 + b) as isize * hop as isize - half as isize;
-                let src = frame_samples(samples, start, n_fft, &mut frame_buf);
+                fill(t0 + b, &mut frame_buf);
+                let src = &frame_buf;
                 let dst = &mut batch[b * half..(b + 1) * half];
                 // Pack even/odd samples as real/imaginary parts: the half-size complex FFT of
                 // this sequence gives the full real FFT after one post-processing pass.
@@ -268,16 +289,30 @@ impl MelFrontend {
             for b in 0..nb {
                 let z = &batch[b * half..(b + 1) * half];
                 real_fft_power(z, &self.twiddles, &mut power);
-                let t = t0 + b;
                 for (m, band) in bands.iter().enumerate() {
                     let p = &power[band.first_bin..band.first_bin + band.weights.len()];
                     let acc: f32 = p.iter().zip(&band.weights).map(|(a, w)| a * w).sum();
-                    out_slice[m * frames + t] = acc;
+                    put(t0 + b, m, acc);
                 }
             }
             t0 += nb;
         }
-        out
+    }
+
+    /// Whether the log scale works value by value (no maximum over the whole mel), so that a
+    /// mel can be computed a few frames at a time ([`MelStream`]).
+    pub fn streams(&self) -> bool {
+        !(self.params.scale == LogScale::Db && self.params.top_db.is_some())
+    }
+
+    /// A log-mel computed as samples arrive ([`MelStream`]); `None` when the scale needs the
+    /// whole mel first (see [`Self::streams`]).
+    pub fn stream(&self, resampled: bool) -> Option<MelStream<'_>> {
+        let bands = match (&self.bands_rolloff, resampled) {
+            (Some(rolled), true) => rolled,
+            _ => &self.bands,
+        };
+        self.streams().then(|| MelStream { fe: self, bands, buf: Vec::new(), base: 0, total: 0, next: 0 })
     }
 
     /// Applies `mel_exponent` and the log scale in place.
@@ -312,6 +347,150 @@ impl MelFrontend {
                     (1.0 + c * s).log10()
                 });
             }
+        }
+    }
+}
+
+/// A log-mel computed a few frames at a time as samples arrive, equal value for value to
+/// [`MelFrontend::log_mel_with`] over all the samples: memory stays bounded however long the
+/// track. Frames whose window is complete are computed on [`MelStream::push`]; the last ones
+/// (reflect-padded at the end) on [`MelStream::finish`].
+pub struct MelStream<'a> {
+    fe: &'a MelFrontend,
+    bands: &'a [MelBand],
+    /// Samples from absolute index `base`.
+    buf: Vec<f32>,
+    base: usize,
+    /// Samples pushed.
+    total: usize,
+    /// Next frame to compute.
+    next: usize,
+}
+
+impl MelStream<'_> {
+    /// Adds samples; `out(frame)` receives each finished frame's `n_mels` log-mel values.
+    pub fn push(&mut self, samples: &[f32], out: &mut impl FnMut(&[f32])) {
+        self.buf.extend_from_slice(samples);
+        self.total += samples.len();
+        let (n_fft, hop) = (self.fe.params.n_fft, self.fe.params.hop_samples);
+        let half = n_fft / 2;
+        // Frames near the start reflect into the first samples; a very short signal reflects
+        // periodically and is computed at the end, when its length is known.
+        if self.total < 2 * n_fft {
+            return;
+        }
+        // Frame t is complete once samples up to t*hop + half are in.
+        let ready = (self.total - half) / hop + 1;
+        self.compute(self.next..ready, self.total, out);
+        // Keep what later frames (and the end reflection) can still read.
+        let keep_from = (self.next * hop).saturating_sub(n_fft);
+        if keep_from > self.base + 4 * n_fft {
+            self.buf.drain(..keep_from - self.base);
+            self.base = keep_from;
+        }
+    }
+
+    /// Computes the last frames; returns the total frame count (`1 + total / hop`).
+    pub fn finish(mut self, out: &mut impl FnMut(&[f32])) -> usize {
+        let frames = self.fe.frames_for(self.total);
+        self.compute(self.next..frames, self.total, out);
+        frames
+    }
+
+    fn compute(&mut self, range: std::ops::Range<usize>, len: usize, out: &mut impl FnMut(&[f32])) {
+        if range.is_empty() {
+            return;
+        }
+        let (n_fft, hop) = (self.fe.params.n_fft, self.fe.params.hop_samples);
+        let half = n_fft as isize / 2;
+        let n_mels = self.bands.len();
+        let mut mel = vec![0.0f32; n_mels * range.len()];
+        let first = range.start;
+        let (buf, base) = (&self.buf, self.base);
+        self.fe.mel_frames(
+            self.bands,
+            range.clone(),
+            |t, dst| {
+                let start = t as isize * hop as isize - half;
+                for (j, d) in dst.iter_mut().enumerate() {
+                    // The same reflection as the whole-signal STFT, on absolute indices.
+                    *d = reflected(start + j as isize, len).and_then(|i| buf.get(i.checked_sub(base)?)).copied().unwrap_or(0.0);
+                }
+            },
+            |t, m, v| mel[(t - first) * n_mels + m] = v,
+        );
+        // The scale is value by value here (`streams`), so frames can be compressed in any shape.
+        let count = range.len();
+        let mut frames = Array2::from_shape_vec((count, n_mels), mel).unwrap_or_else(|_| Array2::zeros((count, n_mels)));
+        self.fe.compress(&mut frames);
+        for row in frames.outer_iter() {
+            if let Some(values) = row.as_slice() {
+                out(values);
+            }
+        }
+        self.next = range.end;
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    fn musicnn_params() -> FrontendParams {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/musicnn_msd.toml")).unwrap();
+        let m: toml::Value = toml::from_str(&text).unwrap();
+        m["frontend"].clone().try_into().unwrap()
+    }
+
+    #[test]
+    fn streamed_log_mel_equals_the_whole_signal_log_mel_bit_for_bit() {
+        let fe = MelFrontend::new(&musicnn_params());
+        let mut h = 0x2545_f491_4f6c_dd1du64;
+        let signal: Vec<f32> = (0..200_000)
+            .map(|i| {
+                h ^= h << 13;
+                h ^= h >> 7;
+                h ^= h << 17;
+                0.4 * (i as f32 * 0.021).sin() + ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+            })
+            .collect();
+        for n in [1, 100, 255, 256, 257, 511, 512, 1023, 1024, 1025, 5000, 47_872, 200_000] {
+            let x = &signal[..n];
+            for resampled in [false, true] {
+                let want = fe.log_mel_with(x, resampled);
+                for block in [1, 97, 256, 4096, 100_000] {
+                    let mut stream = fe.stream(resampled).unwrap();
+                    let mut got: Vec<Vec<f32>> = Vec::new();
+                    for part in x.chunks(block) {
+                        stream.push(part, &mut |f: &[f32]| got.push(f.to_vec()));
+                    }
+                    let frames = stream.finish(&mut |f: &[f32]| got.push(f.to_vec()));
+                    assert_eq!((frames, got.len()), (want.ncols(), want.ncols()), "n={n} block={block}");
+                    for (t, frame) in got.iter().enumerate() {
+                        for (m, v) in frame.iter().enumerate() {
+                            assert_eq!(v.to_bits(), want[[m, t]].to_bits(), "n={n} block={block} frame {t} band {m}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where sample `i` of a signal of `n` samples comes from after numpy's reflect padding (see
+/// [`reflect_at`]); `None` for an empty signal.
+fn reflected(i: isize, n: usize) -> Option<usize> {
+    let n = n as isize;
+    match n {
+        0 => None,
+        1 => Some(0),
+        _ => {
+            let period = 2 * (n - 1);
+            let mut k = i.rem_euclid(period);
+            if k >= n {
+                k = period - k;
+            }
+            Some(k as usize)
         }
     }
 }

@@ -269,7 +269,10 @@ impl Tagger {
             return Err(ModelError::OnnxMissing(onnx));
         }
         let environment = runtime()?;
+        // No arena: ONNX Runtime's arena keeps the largest activations of every batch shape it
+        // has seen (hundreds of MB over a long track); plain allocations are returned.
         let session = Session::builder(environment)?
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])?
             .with_optimization_level(GraphOptimizationLevel::Level3)?
             .with_intra_threads(intra_threads.max(1))?
             .with_inter_threads(1)?
