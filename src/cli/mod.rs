@@ -187,17 +187,30 @@ pub fn print_version(verbose: bool) {
     if !verbose {
         return;
     }
-    for m in model::available_manifests() {
+    let manifests = model::available_manifests();
+    if manifests.is_empty() {
+        println!("models: none found; {}", crate::engine::paths::setup_hint());
+    }
+    for m in manifests {
         match m {
             Ok(m) => {
-                let ready = if m.onnx_path().is_file() { "" } else { " (not converted: run `make setup`)" };
+                let ready = if m.onnx_path().is_file() {
+                    String::new()
+                } else {
+                    format!(" (not converted: {})", crate::engine::paths::setup_hint())
+                };
                 println!("model {} ({}) from {}{ready}", m.id, m.name, output::shown(&m.dir));
             }
             Err(e) => println!("model error: {e}"),
         }
     }
+    print_runtime();
+}
+
+/// One line: the ONNX Runtime version and where it was loaded from, or what to run to get it.
+pub fn print_runtime() {
     match model::runtime_info() {
         Ok((path, version)) => println!("ONNX Runtime {version} from {}", output::shown(&path)),
-        Err(e) => println!("ONNX Runtime: {e}"),
+        Err(e) => println!("{e}"),
     }
 }
