@@ -228,6 +228,18 @@ fn installs_runs_on_its_own_and_uninstalls_exactly() {
     assert_eq!(installed.len(), 50);
     assert_eq!(installed, in_tree);
 
+    // The in-tree binary keeps using the checkout's models and runtime even when the XDG data
+    // folders lead to an install.
+    let out = common::command(&data)
+        .env("XDG_DATA_HOME", prefix.join("share"))
+        .env("XDG_DATA_DIRS", prefix.join("share"))
+        .args(["--version", "-v"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("model musicnn_msd (musicnn MSD) from {source_tree}/models\n")), "{stdout}");
+    assert!(stdout.contains(&format!(" from {source_tree}/.cache/onnxruntime/libonnxruntime.so")), "{stdout}");
+
     // The user's analysis cache and undo journal share PREFIX/share/melotag with the install.
     let user_files = ["share/melotag/cache.sqlite", "share/melotag/undo.sqlite3"];
     for f in user_files {

@@ -4,7 +4,8 @@
 //! Search order for models and the runtime, first match wins: the environment overrides, the
 //! folder of the executable (an unpacked build, or `make install`'s `PREFIX/bin` with its
 //! `../share/melotag/models` and `../lib/melotag`), the XDG data directories, then the source
-//! tree the binary was built from (a binary run from its checkout). `MELOTAG_NO_SOURCE_TREE=1`
+//! tree the binary was built from (a binary run from its checkout; one inside that tree, such
+//! as `target/release/melotag`, looks there before the XDG folders). `MELOTAG_NO_SOURCE_TREE=1`
 //! drops the source tree (tests and packagers check that an install stands on its own).
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,14 @@ pub fn source_tree_fallback() -> Option<PathBuf> {
     (!disabled && tree.is_dir()).then_some(tree)
 }
 
+/// The source tree when this binary lives inside it (`target/release/melotag`): such a build
+/// looks there right after its own folder, before the XDG data folders, so an install
+/// elsewhere on the machine never stands in for the checkout's own models and runtime.
+fn source_tree_first() -> Option<PathBuf> {
+    let exe = exe_dir()?;
+    source_tree_fallback().filter(|tree| exe.starts_with(tree))
+}
+
 /// What to run when a model or the runtime is missing: `make setup` in the source tree while
 /// it is there, else a fresh `make install` (an installed copy has nothing to set up).
 pub fn setup_hint() -> String {
@@ -102,8 +111,12 @@ pub fn model_dirs() -> Vec<PathBuf> {
             dirs.push(prefix.join("share/melotag/models"));
         }
     }
+    let first = source_tree_first();
+    dirs.extend(first.as_ref().map(|t| t.join("models")));
     dirs.extend(xdg_data_dirs().into_iter().map(|d| d.join("melotag/models")));
-    dirs.extend(source_tree_fallback().map(|t| t.join("models")));
+    if first.is_none() {
+        dirs.extend(source_tree_fallback().map(|t| t.join("models")));
+    }
     dirs
 }
 
@@ -122,6 +135,8 @@ pub fn runtime_candidates() -> Vec<PathBuf> {
             candidates.push(prefix.join("lib/melotag").join(ORT_LIB_NAME));
         }
     }
+    let first = source_tree_first();
+    candidates.extend(first.as_ref().map(|t| t.join(".cache/onnxruntime").join(ORT_LIB_NAME)));
     for data in xdg_data_dirs() {
         candidates.push(data.join("melotag/lib").join(ORT_LIB_NAME));
         // `make install` puts the library in PREFIX/lib/melotag, beside PREFIX/share: found
@@ -132,7 +147,9 @@ pub fn runtime_candidates() -> Vec<PathBuf> {
             candidates.push(prefix.join("lib/melotag").join(ORT_LIB_NAME));
         }
     }
-    candidates.extend(source_tree_fallback().map(|t| t.join(".cache/onnxruntime").join(ORT_LIB_NAME)));
+    if first.is_none() {
+        candidates.extend(source_tree_fallback().map(|t| t.join(".cache/onnxruntime").join(ORT_LIB_NAME)));
+    }
     if let Some(dirs) = project_dirs() {
         candidates.push(dirs.cache_dir().join("onnxruntime").join(ORT_LIB_NAME));
     }
