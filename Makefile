@@ -17,8 +17,10 @@ MODELS      := models/choi2016_crnn.onnx models/choi2016_cnn.onnx models/musicnn
                models/musicnn_mtt.onnx
 SHARED      ?= ../shared
 BIN         := target/release/melotag
+# `make install` target: ~/.local needs no root; `sudo make install PREFIX=/usr/local` works too.
+PREFIX      ?= $(HOME)/.local
 
-.PHONY: setup system-packages run test bench clean-models build
+.PHONY: setup system-packages run test bench clean-models build install uninstall
 
 setup: system-packages $(VENV)/.stamp $(VENV_MN)/.stamp $(ORT_LIB) $(MODELS)
 
@@ -67,6 +69,25 @@ test: setup
 
 bench: build
 	tools/bench.sh
+
+# Installs the release binary, ONNX Runtime, the converted models, a desktop entry and an icon
+# under PREFIX (README, "Installing"); PREFIX/share/melotag/installed-files.txt records them.
+# Set-up runs only when the runtime or a model is missing, and the binary is rebuilt only when
+# a source is newer: an up-to-date tree installs without cargo (or root's toolchain, with sudo).
+# `make install BIN=FILE` installs that binary as it is (tests, packagers).
+install: $(if $(filter-out $(wildcard $(ORT_LIB) $(MODELS)),$(ORT_LIB) $(MODELS)),setup) $(BIN)
+	@tools/install.sh install "$(PREFIX)" "$(BIN)"
+
+# Removes exactly what install recorded, then the folders it created if empty (never the
+# user's analysis cache or undo journal, which may share PREFIX/share/melotag).
+uninstall:
+	@tools/install.sh uninstall "$(PREFIX)"
+
+ifneq ($(origin BIN),command line)
+$(BIN): $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+	$(CARGO) build --release
+	@touch $@
+endif
 
 clean-models:
 	rm -f $(MODELS)

@@ -21,8 +21,9 @@ fn main() {
 }
 
 fn try_main() -> i32 {
-    // clap exits with code 2 on usage errors.
-    let cli = Cli::parse();
+    // clap exits with code 2 on usage errors. `melotag PATH...` (the desktop entry's
+    // `melotag %F`) is `melotag gui PATH...`.
+    let cli = Cli::parse_from(cli::desktop_args(std::env::args_os().collect()));
     if cli.version {
         cli::print_version(cli.verbose);
         return 0;

@@ -13,6 +13,8 @@ need_cmd cmake cmake              # builds the libopus bundled by the opus crate
 need_cmd python3 python3
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 need_pkg libasound2-dev           # the desktop app's audio output (rodio → cpal → alsa-sys)
+need_cmd desktop-file-validate desktop-file-utils  # tests/install.rs checks the desktop entry
+need_cmd xmllint libxml2-utils    # tests/install.rs checks the icon is well-formed SVG
 
 if ((${#missing[@]} == 0)); then
   exit 0

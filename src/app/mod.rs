@@ -723,7 +723,7 @@ impl MelotagApp {
 
     fn start_job(&mut self, kind: JobKind, files: Vec<(PathBuf, Option<FileStamp>)>) {
         let Some(manifest) = self.manifest() else {
-            self.message = Some("No model installed: run `make setup` in the melotag folder.".into());
+            self.message = Some(format!("No model installed: {}.", crate::engine::paths::setup_hint()));
             return;
         };
         for (path, _) in &files {
@@ -814,7 +814,7 @@ impl MelotagApp {
         self.eval = Some(EvalRun { id, folder: folder.clone(), started: Instant::now(), outcome: None });
         if models.is_empty() {
             if let Some(run) = self.eval.as_mut() {
-                run.outcome = Some(Err(EvalFailure::Other("No converted model: run `make setup` in the melotag folder.".into())));
+                run.outcome = Some(Err(EvalFailure::Other(format!("No converted model: {}.", crate::engine::paths::setup_hint()))));
             }
             return;
         }

@@ -75,7 +75,7 @@ pub fn resolve_models(specs: &[String]) -> Result<Vec<Arc<Manifest>>> {
         }
     }
     if out.is_empty() {
-        bail!("no converted model to evaluate; run `make setup` in the melotag folder");
+        bail!("no converted model to evaluate; {}", crate::engine::paths::setup_hint());
     }
     // `all` compares the models that share the default model's vocabulary.
     if specs.iter().any(|s| s == "all") {
@@ -192,9 +192,9 @@ pub struct ModelsArgs {
 pub fn run_models(args: &ModelsArgs) -> Result<i32> {
     let manifests = model::available_manifests();
     if manifests.is_empty() {
-        bail!("no model manifests found; run `make setup` in the melotag folder");
+        bail!("no model manifests found; {}", crate::engine::paths::setup_hint());
     }
-    println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  STATUS", "ID", "NAME", "PARAMS", "INPUT", "MS/29S CLIP");
+    println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  {:<26}  FOUND IN", "ID", "NAME", "PARAMS", "INPUT", "MS/29S CLIP", "STATUS");
     let mut errors = 0;
     for manifest in manifests {
         let m = match manifest {
@@ -215,8 +215,10 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
                 Err(e) => ("-".to_string(), format!("error: {e}")),
             }
         };
-        println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  {}", m.id, m.name, m.parameters, input_description(&m), time, status);
+        let found_in = super::output::shown(&m.dir);
+        println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  {status:<26}  {found_in}", m.id, m.name, m.parameters, input_description(&m), time);
     }
+    super::print_runtime();
     if !args.no_timing {
         println!("(inference only, one session with 1 intra-op thread, median of {TIMING_RUNS} runs after a warm-up, on this machine)");
     }

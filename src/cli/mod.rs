@@ -7,10 +7,11 @@ pub mod output;
 pub mod tag;
 pub mod write;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::engine::analysis::Mode;
 use crate::engine::config::UserConfig;
@@ -187,17 +188,83 @@ pub fn print_version(verbose: bool) {
     if !verbose {
         return;
     }
-    for m in model::available_manifests() {
+    let manifests = model::available_manifests();
+    if manifests.is_empty() {
+        println!("models: none found; {}", crate::engine::paths::setup_hint());
+    }
+    for m in manifests {
         match m {
             Ok(m) => {
-                let ready = if m.onnx_path().is_file() { "" } else { " (not converted: run `make setup`)" };
+                let ready = if m.onnx_path().is_file() {
+                    String::new()
+                } else {
+                    format!(" (not converted: {})", crate::engine::paths::setup_hint())
+                };
                 println!("model {} ({}) from {}{ready}", m.id, m.name, output::shown(&m.dir));
             }
             Err(e) => println!("model error: {e}"),
         }
     }
+    print_runtime();
+}
+
+/// One line: the ONNX Runtime version and where it was loaded from, or what to run to get it.
+pub fn print_runtime() {
     match model::runtime_info() {
         Ok((path, version)) => println!("ONNX Runtime {version} from {}", output::shown(&path)),
-        Err(e) => println!("ONNX Runtime: {e}"),
+        Err(e) => println!("{e}"),
+    }
+}
+
+/// The process arguments with `gui` inserted when the first one is an existing file or folder
+/// rather than a command or an option: the desktop entry runs `melotag %F`, that is
+/// `melotag PATH...`, which opens the app on those paths. Command names win over a file of the
+/// same name in the working folder (`melotag tag` is always the command).
+pub fn desktop_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    let Some(first) = args.get(1) else { return args };
+    let is_option = first.as_encoded_bytes().starts_with(b"-");
+    let is_command = first.to_str().is_some_and(|s| s == "help" || Cli::command().find_subcommand(s).is_some());
+    if !is_option && !is_command && Path::new(first).exists() {
+        args.insert(1, OsString::from("gui"));
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_path_as_first_argument_opens_the_app() {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let folder = dir.path().to_string_lossy().into_owned();
+        let file = dir.path().join("a b.mp3");
+        std::fs::write(&file, b"").expect("writing a file");
+        let file = file.to_string_lossy().into_owned();
+        assert_eq!(desktop_args(args(&["melotag", &folder])), args(&["melotag", "gui", &folder]));
+        assert_eq!(desktop_args(args(&["melotag", &file, &folder])), args(&["melotag", "gui", &file, &folder]));
+        let cli = Cli::try_parse_from(desktop_args(args(&["melotag", &folder]))).expect("parses");
+        assert!(matches!(cli.command, Some(Command::Gui(g)) if g.paths == [PathBuf::from(&folder)]));
+    }
+
+    #[test]
+    fn commands_options_and_missing_paths_are_left_alone() {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let folder = dir.path().to_string_lossy().into_owned();
+        for list in [
+            &["melotag"][..],
+            &["melotag", "tag", &folder],
+            &["melotag", "models"],
+            &["melotag", "help"],
+            &["melotag", "-V", "-v"],
+            &["melotag", "--config", &folder],
+            &["melotag", "/no/such/folder/melotag-test"],
+        ] {
+            assert_eq!(desktop_args(args(list)), args(list));
+        }
     }
 }

@@ -441,7 +441,7 @@ pub struct EvalSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// No model given.
-    #[error("no converted model to evaluate; run `make setup` in the melotag folder")]
+    #[error("no converted model to evaluate; {}", crate::engine::paths::setup_hint())]
     NoModels,
     /// Models with different vocabularies.
     #[error("{0} and {1} have different tag lists; evaluate them separately")]

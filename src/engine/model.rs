@@ -20,12 +20,10 @@ use crate::engine::paths;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ModelError {
     /// The ONNX Runtime shared library was not found anywhere we look.
-    #[error(
-        "ONNX Runtime library not found (looked in {searched}); run `make setup` in the melotag folder, or set ORT_DYLIB_PATH to libonnxruntime.so"
-    )]
+    #[error("ONNX Runtime library not found (looked in {searched}); {}, or set ORT_DYLIB_PATH to libonnxruntime.so", paths::setup_hint())]
     RuntimeNotFound { searched: String },
     /// The library exists but could not be loaded.
-    #[error("could not load ONNX Runtime from {path}: {message}; run `make setup` to reinstall it")]
+    #[error("could not load ONNX Runtime from {path}: {message}; {}", paths::setup_hint())]
     RuntimeLoad { path: PathBuf, message: String },
     /// A manifest could not be read or parsed.
     #[error("model manifest {path}: {message}")]
@@ -33,8 +31,11 @@ pub enum ModelError {
     /// `--model` named something we do not know.
     #[error("unknown model '{0}' (expected crnn, cnn, musicnn, a model id, or a path to a manifest .toml)")]
     UnknownModel(String),
+    /// No model manifest anywhere we look (a broken or partial install).
+    #[error("no models found (looked in {searched}); {}", paths::setup_hint())]
+    NoModels { searched: String },
     /// The manifest exists but its ONNX file has not been generated.
-    #[error("model file {0} is missing; run `make setup` to convert the models")]
+    #[error("model file {} is missing; {hint}", .0.display(), hint = paths::setup_hint())]
     OnnxMissing(PathBuf),
     /// ONNX Runtime reported an error.
     #[error("ONNX Runtime: {0}")]
@@ -210,11 +211,17 @@ pub fn resolve_model(spec: &str) -> Result<Manifest, ModelError> {
         return Manifest::load(as_path);
     }
     let id = alias_id(spec);
-    for dir in paths::model_dirs() {
+    let dirs = paths::model_dirs();
+    for dir in &dirs {
         let path = dir.join(format!("{id}.toml"));
         if path.is_file() {
             return Manifest::load(&path);
         }
+    }
+    // Naming the model is not the problem when there are none at all: say what to run.
+    if available_manifests().is_empty() {
+        let searched = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>();
+        return Err(ModelError::NoModels { searched: searched.join(", ") });
     }
     Err(ModelError::UnknownModel(spec.to_string()))
 }
@@ -245,14 +252,35 @@ fn loaded_runtime() -> Result<&'static (Environment, PathBuf), ModelError> {
 /// Where the runtime was loaded from, and its version ("1.31.1"), loading it if needed.
 pub fn runtime_info() -> Result<(PathBuf, String), ModelError> {
     let (_, path) = loaded_runtime()?;
+    // The build info names the version only for release-branch builds ("git-branch=rel-1.31.1");
+    // the wheel's library says "git-branch=HEAD", so ask the library itself first.
     let info = ort::info();
-    // "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=…"
-    let version = info
-        .split([',', ' '])
-        .find_map(|part| part.strip_prefix("git-branch=rel-"))
-        .map(str::to_string)
+    let version = library_version(path)
+        .or_else(|| info.split([',', ' ']).find_map(|part| part.strip_prefix("git-branch=rel-")).map(str::to_string))
         .unwrap_or_else(|| info.to_string());
     Ok((path.clone(), version))
+}
+
+/// The version string ONNX Runtime reports through its C API (`OrtGetApiBase()->GetVersionString()`).
+fn library_version(path: &Path) -> Option<String> {
+    // SAFETY: `path` is the library ort has already loaded and initialised, so opening it again
+    // only takes another reference to it (no initialisers run twice). `OrtGetApiBase` is the C
+    // API's one exported entry point, with this signature in every version; its
+    // `GetVersionString` returns a NUL-terminated string owned by the library, copied here
+    // before our reference is dropped (ort's keeps the library loaded).
+    unsafe {
+        let library = libloading::Library::new(path).ok()?;
+        let api_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> = library.get(b"OrtGetApiBase").ok()?;
+        let base = api_base();
+        if base.is_null() {
+            return None;
+        }
+        let version = ((*base).GetVersionString)();
+        if version.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(version).to_str().ok().map(str::to_string)
+    }
 }
 
 /// One inference session for one model; each worker owns one (`Session::run` takes `&mut`).

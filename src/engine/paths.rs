@@ -2,8 +2,11 @@
 //! config file, the model manifests and the ONNX Runtime library.
 //!
 //! Search order for models and the runtime, first match wins: the environment overrides, the
-//! folder of the executable (an unpacked build), the XDG data directories (`make install`),
-//! then the source tree the binary was built from (a binary run from its checkout).
+//! folder of the executable (an unpacked build, or `make install`'s `PREFIX/bin` with its
+//! `../share/melotag/models` and `../lib/melotag`), the XDG data directories, then the source
+//! tree the binary was built from (a binary run from its checkout; one inside that tree, such
+//! as `target/release/melotag`, looks there before the XDG folders). `MELOTAG_NO_SOURCE_TREE=1`
+//! drops the source tree (tests and packagers check that an install stands on its own).
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +57,31 @@ pub fn source_tree() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The source tree as a place to look for models and the runtime: absent when
+/// `MELOTAG_NO_SOURCE_TREE` is set (to anything but `0`) or the tree is gone.
+pub fn source_tree_fallback() -> Option<PathBuf> {
+    let disabled = std::env::var_os("MELOTAG_NO_SOURCE_TREE").is_some_and(|v| !v.is_empty() && v != "0");
+    let tree = source_tree();
+    (!disabled && tree.is_dir()).then_some(tree)
+}
+
+/// The source tree when this binary lives inside it (`target/release/melotag`): such a build
+/// looks there right after its own folder, before the XDG data folders, so an install
+/// elsewhere on the machine never stands in for the checkout's own models and runtime.
+fn source_tree_first() -> Option<PathBuf> {
+    let exe = exe_dir()?;
+    source_tree_fallback().filter(|tree| exe.starts_with(tree))
+}
+
+/// What to run when a model or the runtime is missing: `make setup` in the source tree while
+/// it is there, else a fresh `make install` (an installed copy has nothing to set up).
+pub fn setup_hint() -> String {
+    match source_tree_fallback().filter(|t| t.join("Makefile").is_file()) {
+        Some(tree) => format!("run `make setup` in {}", tree.display()),
+        None => "reinstall melotag (`make install` in its source folder)".to_string(),
+    }
+}
+
 /// The XDG data directories, most important first: `$XDG_DATA_HOME` (default
 /// `~/.local/share`), then each of `$XDG_DATA_DIRS` (default `/usr/local/share:/usr/share`).
 pub fn xdg_data_dirs() -> Vec<PathBuf> {
@@ -78,10 +106,17 @@ pub fn model_dirs() -> Vec<PathBuf> {
     }
     if let Some(exe) = exe_dir() {
         dirs.push(exe.join("models"));
-        dirs.push(exe.join("../share/melotag/models"));
+        // PREFIX/bin/melotag → PREFIX/share/melotag/models (`make install`).
+        if let Some(prefix) = exe.parent() {
+            dirs.push(prefix.join("share/melotag/models"));
+        }
     }
+    let first = source_tree_first();
+    dirs.extend(first.as_ref().map(|t| t.join("models")));
     dirs.extend(xdg_data_dirs().into_iter().map(|d| d.join("melotag/models")));
-    dirs.push(source_tree().join("models"));
+    if first.is_none() {
+        dirs.extend(source_tree_fallback().map(|t| t.join("models")));
+    }
     dirs
 }
 
@@ -95,10 +130,26 @@ pub fn runtime_candidates() -> Vec<PathBuf> {
     if let Some(exe) = exe_dir() {
         candidates.push(exe.join(ORT_LIB_NAME));
         candidates.push(exe.join("lib").join(ORT_LIB_NAME));
-        candidates.push(exe.join("../lib/melotag").join(ORT_LIB_NAME));
+        // PREFIX/bin/melotag → PREFIX/lib/melotag (`make install`).
+        if let Some(prefix) = exe.parent() {
+            candidates.push(prefix.join("lib/melotag").join(ORT_LIB_NAME));
+        }
     }
-    candidates.extend(xdg_data_dirs().into_iter().map(|d| d.join("melotag/lib").join(ORT_LIB_NAME)));
-    candidates.push(source_tree().join(".cache/onnxruntime").join(ORT_LIB_NAME));
+    let first = source_tree_first();
+    candidates.extend(first.as_ref().map(|t| t.join(".cache/onnxruntime").join(ORT_LIB_NAME)));
+    for data in xdg_data_dirs() {
+        candidates.push(data.join("melotag/lib").join(ORT_LIB_NAME));
+        // `make install` puts the library in PREFIX/lib/melotag, beside PREFIX/share: found
+        // this way too when the binary is not in PREFIX/bin.
+        if data.file_name().is_some_and(|n| n == "share")
+            && let Some(prefix) = data.parent()
+        {
+            candidates.push(prefix.join("lib/melotag").join(ORT_LIB_NAME));
+        }
+    }
+    if first.is_none() {
+        candidates.extend(source_tree_fallback().map(|t| t.join(".cache/onnxruntime").join(ORT_LIB_NAME)));
+    }
     if let Some(dirs) = project_dirs() {
         candidates.push(dirs.cache_dir().join("onnxruntime").join(ORT_LIB_NAME));
     }

@@ -16,14 +16,17 @@ pub fn upstream_audio(stem: &str, ext: &str) -> PathBuf {
     p
 }
 
-/// The real melotag binary, isolated: its data folder (analysis cache, undo journal) and its
-/// config folder are `data_dir`, never the user's, logs off, standard input closed.
+/// The real melotag binary, isolated: its data folder (analysis cache, undo journal), its
+/// config folder and its XDG data folders are in `data_dir`, never the user's (an installed
+/// melotag's models are not seen), logs off, standard input closed.
 pub fn command(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_melotag"));
     cmd.env_remove("MELOTAG_LOG")
         .env_remove("RUST_LOG")
         .env("MELOTAG_DATA_DIR", data_dir)
         .env("XDG_CONFIG_HOME", data_dir.join("config"))
+        .env("XDG_DATA_HOME", data_dir.join("share"))
+        .env("XDG_DATA_DIRS", data_dir.join("system-share"))
         .stdin(std::process::Stdio::null());
     cmd
 }

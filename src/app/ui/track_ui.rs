@@ -289,7 +289,7 @@ fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
 fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::engine::model::Manifest>, crate::app::CompareState)]) {
     use crate::app::CompareState;
     let Some(tags) = models.first().map(|(m, _)| m.tags.clone()) else {
-        ui.label("No converted model to compare: run `make setup` in the melotag folder.");
+        ui.label(format!("No converted model to compare: {}.", crate::engine::paths::setup_hint()));
         return;
     };
     ui.horizontal_wrapped(|ui| {
