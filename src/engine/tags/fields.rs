@@ -434,7 +434,7 @@ impl FileTags {
             return Err(TagError::Unsupported(format!(": {reason}")));
         }
         let mut file = File::open(path).map_err(io)?;
-        let layout = match raw::read_layout(&mut file) {
+        let layout = match raw::read_tags(&mut file) {
             Ok(l) => l,
             Err(RawError::Damaged { what, offset }) => return Err(TagError::Damaged(format!("damaged {what} at byte {offset}"))),
             Err(RawError::Unsupported(m)) => return Err(TagError::Unsupported(format!(": {m}"))),

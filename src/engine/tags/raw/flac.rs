@@ -163,6 +163,9 @@ pub(crate) fn hash_range<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Result
 
 /// Feeds `len` bytes at `at` into `h`, in 1 MiB chunks.
 pub(crate) fn hash_range_into<R: Read + Seek>(r: &mut R, h: &mut Sha256, at: u64, len: u64) -> Result<(), RawError> {
+    if !super::hashing_audio() {
+        return Ok(());
+    }
     let mut buf = vec![0u8; 1 << 20];
     r.seek(SeekFrom::Start(at))?;
     let mut left = len;

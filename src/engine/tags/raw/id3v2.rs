@@ -10,8 +10,18 @@
 //!   the stored bytes. We decode each frame and clear its own unsync flag, so a frame's bytes
 //!   are the same whether or not the tag carried the flag, and [`render`] never writes tag-level
 //!   unsynchronisation (it only exists for 1990s players that choked on false MPEG syncs).
-//! - Extended headers are kept raw. One with a CRC (v2.3 flag 0x8000, v2.4 flag 0x20) is refused:
-//!   the CRC covers the frames, so a changed tag would carry a wrong CRC.
+//! - Extended headers are kept raw (v2.4 "tag is an update", restrictions and unknown flags with
+//!   their data, as stored), except two fields [`render`] recomputes: the v2.3 padding size, and
+//!   the CRC-32 (ISO 3309, as zlib's) when there is one. v2.3 (flag 0x8000): 4 plain bytes at
+//!   10..14, over "the data between the extended header and the padding, i.e. the frames and
+//!   only the frames", before unsynchronisation. v2.4 (flag 0x20; each set flag's data, in bit
+//!   order, is a length byte then the data): length 5, a 35-bit syncsafe integer, over "all the
+//!   data between the header and footer [...] minus the extended header [...] this includes the
+//!   padding". libid3tag (Audacity's ID3 library) computes and checks exactly these, and drops a
+//!   tag whose CRC does not match. [`parse`] refuses one too (damage), but also accepts the
+//!   other readings of the spec a writer may have had: the other version's coverage (padding in
+//!   or out; v2.3: up to its declared padding size), and in an unsynchronised v2.4 tag the
+//!   stored or the decoded bytes.
 //! - Frame header: 4-char id [A-Z0-9], size (v2.4: syncsafe; v2.3: plain 32-bit), 2 flag bytes.
 //!   Frame-level compression, encryption, grouping, unsynchronisation (v2.4) and data-length
 //!   indicators stay inside [`Frame::body`] untouched: we never need to look inside those frames.
@@ -76,6 +86,82 @@ fn be32(b: &[u8]) -> usize {
 fn syncsafe_bytes(n: usize) -> [u8; 4] {
     let n = n.min(MAX_SYNCSAFE);
     [(n >> 21) as u8 & 0x7F, (n >> 14) as u8 & 0x7F, (n >> 7) as u8 & 0x7F, n as u8 & 0x7F]
+}
+
+/// CRC-32 of ISO 3309 / ITU-T V.42 (reflected polynomial 0xEDB88320, as zlib and PNG): the
+/// CRC of ID3v2 extended headers.
+pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    !data.iter().fold(!0u32, |c, &b| TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8))
+}
+
+/// Where the CRC sits in an extended header (`ext`, size field included): `Ok(None)` without
+/// one, `Err(what)` when the header says it has one but its data is malformed.
+/// v2.3: bytes 10..14 (flag 0x8000; the header is then 10 bytes plus its size field).
+/// v2.4: after the flags byte, the data of each set flag in bit order, each a length byte then
+/// that many bytes; flag 0x20's data is 5 bytes, a syncsafe 35-bit value.
+fn crc_field(major: u8, ext: &[u8]) -> Result<Option<usize>, &'static str> {
+    if major == 3 {
+        if ext.get(4).is_none_or(|f| f & 0x80 == 0) {
+            return Ok(None);
+        }
+        return if ext.len() == 14 { Ok(Some(10)) } else { Err("ID3v2.3 extended header (CRC flag without a CRC)") };
+    }
+    let flags = ext.get(5).copied().unwrap_or(0);
+    if flags & 0x20 == 0 {
+        return Ok(None);
+    }
+    let mut pos = 6;
+    for bit in [0x80u8, 0x40] {
+        if flags & bit != 0 {
+            let Some(&n) = ext.get(pos) else { return Err("ID3v2.4 extended header (flag data past its end)") };
+            pos += 1 + usize::from(n);
+        }
+    }
+    if ext.get(pos) != Some(&5) {
+        return Err("ID3v2.4 extended header CRC (its length is not 5)");
+    }
+    match ext.get(pos + 1..pos + 6) {
+        Some(c) if c[0] < 0x10 && c.iter().all(|&b| b < 0x80) => Ok(Some(pos + 1)),
+        Some(_) => Err("ID3v2.4 extended header CRC (not a 35-bit syncsafe integer)"),
+        None => Err("ID3v2.4 extended header CRC (past its end)"),
+    }
+}
+
+/// The CRC stored at `field` (4 plain bytes in v2.3, 5 syncsafe ones in v2.4).
+fn read_crc(major: u8, field: &[u8]) -> u32 {
+    if major == 3 {
+        field.iter().take(4).fold(0, |acc, &b| (acc << 8) | u32::from(b))
+    } else {
+        field.iter().take(5).fold(0, |acc, &b| (acc << 7) | u32::from(b & 0x7F))
+    }
+}
+
+/// `crc` as stored: 4 plain bytes in v2.3, 5 syncsafe ones in v2.4.
+fn crc_bytes(major: u8, crc: u32) -> Vec<u8> {
+    if major == 3 { crc.to_be_bytes().to_vec() } else { [28, 21, 14, 7, 0].iter().map(|s| (crc >> s) as u8 & 0x7F).collect() }
+}
+
+/// The CRC in the tag's extended header, if it has one: the value read from the file ([`parse`]
+/// checked it; [`render`] writes a new one).
+pub fn stored_crc(tag: &Tag) -> Option<u32> {
+    let ext = tag.ext_header.as_deref()?;
+    let at = crc_field(tag.major, ext).ok()??;
+    Some(read_crc(tag.major, &ext[at..]))
 }
 
 /// Undoes unsynchronisation: every 0xFF 0x00 becomes 0xFF.
@@ -183,18 +269,12 @@ pub fn parse(bytes: &[u8]) -> Result<Tag, RawError> {
             if n != 6 && n != 10 {
                 return Err(damaged(format!("ID3v2.3 extended header size {n}"), 10));
             }
-            if body.get(4).is_some_and(|f| f & 0x80 != 0) {
-                return Err(RawError::Unsupported("ID3v2.3 tag with a CRC in its extended header".into()));
-            }
             n + 4
         } else {
             // v2.4: syncsafe size of the whole extended header, 1 flag byte, flag 0x20 = CRC.
             let n = syncsafe(size_bytes).ok_or_else(|| damaged("ID3v2.4 extended header size", 10))?;
             if n < 6 || body.get(4) != Some(&1) {
                 return Err(damaged("ID3v2.4 extended header", 10));
-            }
-            if body.get(5).is_some_and(|f| f & 0x20 != 0) {
-                return Err(RawError::Unsupported("ID3v2.4 tag with a CRC in its extended header".into()));
             }
             n
         };
@@ -211,6 +291,9 @@ pub fn parse(bytes: &[u8]) -> Result<Tag, RawError> {
         Err(e) if major == 4 => walk(body, start, false, 10).map_err(|_| e)?,
         Err(e) => return Err(e),
     };
+    if let Some(ext) = &ext_header {
+        check_crc(major, ext, body, frames_end, tag_unsync)?;
+    }
     if tag_unsync && major == 4 {
         for f in &mut frames {
             f.body = unsync_decode(&f.body);
@@ -218,6 +301,37 @@ pub fn parse(bytes: &[u8]) -> Result<Tag, RawError> {
         }
     }
     Ok(Tag { major, revision, flags, ext_header, frames, padding_len: body.len() - frames_end, has_footer, total_len })
+}
+
+/// Checks the CRC of the extended header `ext` against `body` (the tag after its header, v2.3
+/// unsynchronisation undone; the frames end at `frames_end`). See the module docs for what it
+/// covers and what else is accepted.
+fn check_crc(major: u8, ext: &[u8], body: &[u8], frames_end: usize, tag_unsync: bool) -> Result<(), RawError> {
+    let at = match crc_field(major, ext) {
+        Ok(Some(at)) => at,
+        Ok(None) => return Ok(()),
+        Err(what) => return Err(damaged(what, 10)),
+    };
+    let stored = read_crc(major, &ext[at..]);
+    let start = ext.len();
+    // The spec's coverage first (v2.3: the frames; v2.4: frames and padding), then the other.
+    let mut ends = if major == 3 { vec![frames_end, body.len()] } else { vec![body.len(), frames_end] };
+    if major == 3 && ext.len() >= 10 {
+        ends.extend(body.len().checked_sub(be32(&ext[6..10])).filter(|&e| e >= start));
+    }
+    let computed = crc32(&body[start..ends[0]]);
+    let ok = ends.iter().any(|&end| {
+        let data = &body[start..end];
+        crc32(data) == stored || (major == 4 && tag_unsync && crc32(&unsync_decode(data)) == stored)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(damaged(
+            format!("ID3v2 CRC ({stored:#010x} stored, {computed:#010x} computed: the frames are not what was written)"),
+            10 + at as u64,
+        ))
+    }
 }
 
 /// A new, empty tag (for a file without one).
@@ -447,8 +561,8 @@ pub fn fits(tag: &Tag) -> bool {
 }
 
 /// Writes the tag: same version and flags (tag-level unsync cleared), extended header as it
-/// was (a v2.3 one gets the new padding size), frames with proper sizes (syncsafe in v2.4,
-/// plain in v2.3), then padding: exactly up to `keep_total_len` when the frames fit in it (so
+/// was (a v2.3 one gets the new padding size; a CRC is recomputed, see the module docs), frames
+/// with proper sizes (syncsafe in v2.4, plain in v2.3), then padding: exactly up to `keep_total_len` when the frames fit in it (so
 /// the audio after the tag need not move), else [`DEFAULT_PADDING`] zero bytes. With a v2.4
 /// footer: no padding, then the footer. Check [`fits`] first.
 pub fn render(tag: &Tag, keep_total_len: Option<usize>) -> Vec<u8> {
@@ -472,13 +586,13 @@ pub fn render(tag: &Tag, keep_total_len: Option<usize>) -> Vec<u8> {
     out.extend([tag.major, tag.revision, flags]);
     out.extend(syncsafe_bytes(size));
     if let Some(ext) = &tag.ext_header {
-        let at = out.len();
         out.extend_from_slice(ext);
         if tag.major == 3 && ext.len() >= 10 {
             // v2.3 extended header bytes 6..10: the size of the padding.
-            out[at + 6..at + 10].copy_from_slice(&u32::try_from(padding).unwrap_or(u32::MAX).to_be_bytes());
+            out[16..20].copy_from_slice(&u32::try_from(padding).unwrap_or(u32::MAX).to_be_bytes());
         }
     }
+    let frames_at = out.len();
     for f in &tag.frames {
         out.extend_from_slice(&f.id);
         if tag.major >= 4 {
@@ -489,7 +603,16 @@ pub fn render(tag: &Tag, keep_total_len: Option<usize>) -> Vec<u8> {
         out.extend_from_slice(&f.flags);
         out.extend_from_slice(&f.body);
     }
+    let frames_end = out.len();
     out.resize(out.len() + padding, 0);
+    if let Some(ext) = &tag.ext_header
+        && let Ok(Some(at)) = crc_field(tag.major, ext)
+    {
+        // v2.3: the frames only; v2.4: the frames and the padding (never a footer).
+        let end = if tag.major == 3 { frames_end } else { out.len() };
+        let crc = crc_bytes(tag.major, crc32(&out[frames_at..end]));
+        out[10 + at..10 + at + crc.len()].copy_from_slice(&crc);
+    }
     if footer {
         out.extend_from_slice(b"3DI");
         out.extend_from_within(3..10);
@@ -713,11 +836,139 @@ mod tests {
         assert_eq!(render(&tag, Some(tag.total_len)), t);
         let out = render(&tag, None);
         assert_eq!(out[16..20], (DEFAULT_PADDING as u32).to_be_bytes());
-        // CRCs cover the frames: refused.
-        let crc3 = [0u8, 0, 0, 10, 0x80, 0, 0, 0, 0, 0, 1, 2, 3, 4];
-        let crc4 = [0u8, 0, 0, 12, 1, 0x20, 1, 2, 3, 4, 5, 6];
-        assert!(matches!(parse(&tag_bytes(3, 0x40, &[&crc3[..], &content3].concat(), 0)), Err(RawError::Unsupported(_))));
-        assert!(matches!(parse(&tag_bytes(4, 0x40, &[&crc4[..], &content].concat(), 0)), Err(RawError::Unsupported(_))));
+    }
+
+    #[test]
+    fn crc32_is_iso_3309() {
+        // The standard check value, and zlib.crc32 of a few bytes.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(&[0; 317]), 0xD582_DD5C);
+        assert_eq!(crc32(b"ID3 tag"), 0x624D_A457);
+    }
+
+    /// The CRC stored at `t[field..]` (v2.3: 4 plain bytes, v2.4: 5 syncsafe ones).
+    fn crc_in(t: &[u8], field: usize, major: u8) -> u32 {
+        if major == 3 {
+            u32::from_be_bytes([t[field], t[field + 1], t[field + 2], t[field + 3]])
+        } else {
+            t[field..field + 5].iter().fold(0, |acc, &b| (acc << 7) | u32::from(b))
+        }
+    }
+
+    /// A v2.3 tag whose extended header has a CRC of the frames (the spec's rule).
+    fn crc_tag3(padding: usize) -> Vec<u8> {
+        let content = rich_content(3);
+        let ext = [&[0u8, 0, 0, 10, 0x80, 0][..], &(padding as u32).to_be_bytes(), &crc32(&content).to_be_bytes()].concat();
+        tag_bytes(3, 0x40, &[ext, content].concat(), padding)
+    }
+
+    /// A v2.4 tag whose extended header has "tag is an update", a CRC (of the frames and the
+    /// padding: the spec's rule) and restrictions.
+    fn crc_tag4(padding: usize) -> Vec<u8> {
+        let content = rich_content(4);
+        let crc = crc32(&[content.clone(), vec![0; padding]].concat());
+        let ext = [&[0u8, 0, 0, 15, 1, 0x70, 0, 5][..], &crc_bytes(4, crc), &[1, 0x23]].concat();
+        tag_bytes(4, 0x40, &[ext, content].concat(), padding)
+    }
+
+    #[test]
+    fn crc_in_extended_headers_round_trips() {
+        for (major, t) in [(3u8, crc_tag3(40)), (4, crc_tag4(40))] {
+            let ext_len = if major == 3 { 14 } else { 15 };
+            let field = if major == 3 { 20 } else { 18 };
+            let tag = parse(&t).unwrap();
+            assert_eq!(tag.ext_header.as_deref(), Some(&t[10..10 + ext_len]));
+            assert_eq!(stored_crc(&tag), Some(crc_in(&t, field, major)));
+            // The extended header is no item: the same items as without it.
+            let plain = parse(&rich_tag(major)).unwrap();
+            assert_eq!(items(&tag), items(&plain));
+            assert_eq!(render(&tag, Some(tag.total_len)), t, "unchanged: the same bytes");
+
+            let new = splice(&tag, &edits(major));
+            for keep in [Some(tag.total_len), None] {
+                let out = render(&new, keep);
+                let back = parse(&out).unwrap();
+                assert_eq!(items(&back), items(&new));
+                assert_kept(&items(&tag), &items(&back), EDITED);
+                // The CRC over what the spec says, recomputed here from the bytes.
+                let frames_end = content_len(&new);
+                let covered = if major == 3 { &out[10 + ext_len..frames_end] } else { &out[10 + ext_len..] };
+                assert_eq!(crc_in(&out, field, major), crc32(covered), "v2.{major}, keep {keep:?}");
+                assert_ne!(crc_in(&out, field, major), crc_in(&t, field, major));
+                let ext = &out[10..10 + ext_len];
+                if major == 3 {
+                    assert_eq!(ext[..6], t[10..16], "size and flags kept");
+                    assert_eq!(ext[6..10], (back.padding_len as u32).to_be_bytes());
+                } else {
+                    // Size, flags, "tag is an update" (length 0) and the restrictions byte kept.
+                    assert_eq!((&ext[..8], &ext[13..]), (&t[10..18], &t[23..25]));
+                }
+            }
+        }
+        // v2.4 with a footer: no padding, the footer not covered.
+        let content = rich_content(4);
+        let ext = [&[0u8, 0, 0, 12, 1, 0x20, 5][..], &crc_bytes(4, crc32(&content))].concat();
+        let mut t = tag_bytes(4, 0x50, &[ext, content].concat(), 0);
+        t.extend_from_slice(b"3DI");
+        t.extend_from_within(3..10);
+        let tag = parse(&t).unwrap();
+        let out = render(&splice(&tag, &edits(4)), Some(tag.total_len));
+        assert_eq!(&out[out.len() - 10..out.len() - 7], b"3DI");
+        assert_eq!(crc_in(&out, 17, 4), crc32(&out[22..out.len() - 10]));
+        assert_kept(&items(&tag), &items(&parse(&out).unwrap()), EDITED);
+        // v2.3 unsynchronised: the CRC of the decoded frames; written plainly.
+        let t = crc_tag3(8);
+        let mut u = tag_bytes(3, 0xC0, &unsync_encode(&t[10..]), 0);
+        u.truncate(10 + unsync_encode(&t[10..]).len());
+        let tag = parse(&u).unwrap();
+        assert_eq!(items(&tag), items(&parse(&t).unwrap()));
+        assert_eq!(render(&tag, Some(t.len())), t, "written plainly, the same CRC");
+    }
+
+    #[test]
+    fn crc_mismatches_are_damage_but_known_writer_slips_are_not() {
+        // A changed frame byte (the last one of the last frame) or CRC byte: the CRC's offset.
+        for (major, t, at) in [(3u8, crc_tag3(40), 20u64), (4, crc_tag4(40), 18)] {
+            for i in [t.len() - 41, at as usize + 2] {
+                let mut bad = t.clone();
+                bad[i] ^= 1;
+                assert!(matches!(parse(&bad), Err(RawError::Damaged { offset, .. }) if offset == at), "v2.{major} byte {i}");
+            }
+        }
+        // v2.4 covers the padding: the same CRC with one more byte of padding is wrong; v2.3's
+        // does not cover it.
+        let more = |t: Vec<u8>| tag_bytes(t[3], 0x40, &t[10..], 1);
+        assert!(matches!(parse(&more(crc_tag4(40))), Err(RawError::Damaged { offset: 18, .. })));
+        assert_eq!(parse(&more(crc_tag3(40))).unwrap().padding_len, 41);
+        // Accepted: v2.4 with the CRC of the frames only, v2.3 with the CRC of frames and padding.
+        let content4 = rich_content(4);
+        let ext4 = [&[0u8, 0, 0, 12, 1, 0x20, 5][..], &crc_bytes(4, crc32(&content4))].concat();
+        assert!(parse(&tag_bytes(4, 0x40, &[ext4, content4.clone()].concat(), 30)).is_ok());
+        let content3 = rich_content(3);
+        let crc = crc32(&[content3.clone(), vec![0; 30]].concat());
+        let ext3 = [&[0u8, 0, 0, 10, 0x80, 0, 0, 0, 0, 30][..], &crc.to_be_bytes()].concat();
+        assert!(parse(&tag_bytes(3, 0x40, &[ext3, content3.clone()].concat(), 30)).is_ok());
+        // v2.4 tag-level unsync: the CRC of the stored or of the decoded frames.
+        let frames: Vec<u8> = rich_frames(4).iter().flat_map(|(id, body)| frame(4, id, [0, 0x02], &unsync_encode(body))).collect();
+        for data in [frames.clone(), unsync_decode(&frames)] {
+            let ext = [&[0u8, 0, 0, 12, 1, 0x20, 5][..], &crc_bytes(4, crc32(&data))].concat();
+            let tag = parse(&tag_bytes(4, 0xC0, &[ext, frames.clone()].concat(), 0)).unwrap();
+            assert_eq!(items(&tag), items(&parse(&rich_tag(4)).unwrap()));
+        }
+        // Malformed CRC fields.
+        let bad_exts: [&[u8]; 5] = [
+            &[0, 0, 0, 6, 0x80, 0, 0, 0, 0, 0],           // v2.3 CRC flag, 6-byte header
+            &[0, 0, 0, 12, 1, 0x20, 4, 0, 0, 0, 0, 0],    // v2.4 CRC length 4
+            &[0, 0, 0, 12, 1, 0x20, 5, 0x10, 0, 0, 0, 0], // more than 32 bits
+            &[0, 0, 0, 12, 1, 0x20, 5, 0, 0x80, 0, 0, 0], // not syncsafe
+            &[0, 0, 0, 8, 1, 0x60, 3, 5],                 // "update" data runs over the CRC
+        ];
+        for ext in bad_exts {
+            let major = if ext[4] == 0x80 { 3 } else { 4 };
+            let r = parse(&tag_bytes(major, 0x40, &[ext, &rich_content(major)].concat(), 0));
+            assert!(matches!(r, Err(RawError::Damaged { offset: 10, .. })), "{ext:?}: {r:?}");
+        }
     }
 
     #[test]
@@ -777,7 +1028,7 @@ mod tests {
         t3[5] = 0x80;
         let t3u = tag_bytes(3, 0x80, &unsync_encode(&rich_content(3)), 8);
         let itunes: Vec<u8> = rich_frames(4).iter().flat_map(|(id, body)| itunes_frame(id, body)).collect();
-        let bases = [rich_tag(3), rich_tag(4), t3u, tag_bytes(4, 0, &itunes, 40)];
+        let bases = [rich_tag(3), rich_tag(4), t3u, tag_bytes(4, 0, &itunes, 40), crc_tag3(30), crc_tag4(30)];
         let mut rng = Lcg(0x5EED);
         let mut parsed = 0;
         for i in 0..4000 {

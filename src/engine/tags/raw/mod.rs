@@ -124,6 +124,39 @@ pub enum Piece {
     Copy { offset: u64, len: u64 },
 }
 
+thread_local! {
+    /// Whether readers hash the audio payload (off in [`read_tags`]).
+    static HASH_AUDIO: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether the reader running on this thread must hash the audio payload.
+pub(crate) fn hashing_audio() -> bool {
+    HASH_AUDIO.with(|h| h.get())
+}
+
+/// Turns audio hashing off for this thread while alive.
+struct TagsOnly;
+
+impl TagsOnly {
+    fn new() -> TagsOnly {
+        HASH_AUDIO.with(|h| h.set(false));
+        TagsOnly
+    }
+}
+
+impl Drop for TagsOnly {
+    fn drop(&mut self) {
+        HASH_AUDIO.with(|h| h.set(true));
+    }
+}
+
+/// [`read_layout`] without the audio digest (it is zero; lengths are kept): reads only the tag
+/// regions, for reading a library's fields quickly. Verification needs [`read_layout`].
+pub fn read_tags<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
+    let _off = TagsOnly::new();
+    read_layout(r)
+}
+
 /// Reads the layout of any container melotag writes, recognised from its first bytes.
 pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Layout, RawError> {
     let mut head = [0u8; 12];

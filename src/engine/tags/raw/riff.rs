@@ -519,6 +519,43 @@ mod tests {
         assert_kept(&old.items, &aiff(&out).unwrap().items, &["TXXX:BIG"]);
     }
 
+    /// Audacity's AIFF/AIFC files (their ID3v2.4 tag has a CRC): CPython's pluck files when
+    /// this machine has them, and always files built the same way around the same tag.
+    #[test]
+    fn audacity_files_with_a_crc() {
+        let real = pluck_files();
+        if let Some((_, bytes)) = real.first() {
+            let at = bytes.windows(4).rposition(|w| w == b"ID3 ").expect("an ID3 chunk") + 8;
+            assert_eq!(&bytes[at..at + AUDACITY_ID3.len()], AUDACITY_ID3, "the fixture is the real tag");
+        }
+        let fixtures = [audacity_aiff(false), audacity_aiff(true)];
+        let files: Vec<&[u8]> = real.iter().map(|(_, b)| &b[..]).chain(fixtures.iter().map(|f| &f[..])).collect();
+        for file in files {
+            let old = aiff(file).unwrap();
+            let id3: Vec<&str> = old.items.iter().filter(|i| i.tag == "ID3v2").map(|i| i.key.as_str()).collect();
+            assert_eq!(id3, [id3v2::VERSION_KEY, "TALB", "TIT2", "TDRC", "TPE1", "COMM"]);
+            let chunks: Vec<String> = keys(&old).into_iter().filter(|k| k.starts_with("AIFF:") && k != "AIFF:FVER").collect();
+            assert_eq!(chunks, ["AIFF:COMM", "AIFF:NAME", "AIFF:AUTH", "AIFF:ANNO"]);
+            // The stored CRC is the CRC of the frames (zlib's value, computed in Python).
+            let at = file.windows(4).rposition(|w| w == b"ID3 ").unwrap() + 8;
+            let tag = id3v2::parse(&file[at..]).unwrap();
+            assert_eq!(id3v2::stored_crc(&tag), Some(0x57AF_D261));
+            assert_eq!(id3v2::crc32(&file[at + 22..at + tag.total_len]), 0x57AF_D261);
+
+            let out = apply(file, &splice_aiff(&mut Cursor::new(file), &edits(4), 4).unwrap());
+            let new = aiff(&out).unwrap();
+            assert_eq!(new.audio, old.audio);
+            assert_kept(&old.items, &new.items, EDITED);
+            assert_eq!(size_field(&out, true) as usize, out.len() - 8);
+            // The new tag: the same extended header but its CRC, which covers frames and padding.
+            let at = out.windows(4).rposition(|w| w == b"ID3 ").unwrap() + 8;
+            let back = id3v2::parse(&out[at..]).unwrap();
+            assert!(back.padding_len > 0);
+            assert_eq!(back.ext_header.as_deref().map(|e| &e[..7]), Some(&AUDACITY_ID3[10..17]));
+            assert_eq!(id3v2::stored_crc(&back), Some(id3v2::crc32(&out[at + 22..at + back.total_len])));
+        }
+    }
+
     #[test]
     fn size_edge_cases() {
         let fmt = chunk(false, b"fmt ", &[0; 16]);

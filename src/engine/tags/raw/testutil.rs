@@ -249,3 +249,73 @@ pub fn rich_aiff() -> Vec<u8> {
         &[chunk(true, b"COMM", &comm), chunk(true, b"SSND", &ssnd), chunk(true, b"NAME", b"A name"), chunk(true, b"ID3 ", &rich_tag(4))],
     )
 }
+
+/// The ID3 chunk of the pluck-*.aiff / pluck-*.aifc files in CPython's test suite
+/// (Lib/test/audiodata), as Audacity (libid3tag) wrote it: ID3v2.4, no padding, an extended
+/// header with only a CRC-32 (0x57AFD261, zlib's CRC of the 124 bytes of frames), then TALB,
+/// TIT2, TDRC, TPE1 and COMM.
+pub const AUDACITY_ID3: &[u8] = b"ID3\x04\x00\x40\x00\x00\x01\x08\x00\x00\x00\x0c\x01\x20\x05\x05\x3d\x3f\x24\x61\
+TALB\x00\x00\x00\x12\x00\x00\x00Python Test Suite\
+TIT2\x00\x00\x00\x06\x00\x00\x00Pluck\
+TDRC\x00\x00\x00\x05\x00\x00\x002013\
+TPE1\x00\x00\x00\x11\x00\x00\x00Serhiy Storchaka\
+COMM\x00\x00\x00\x1c\x00\x00\x00\x00\x00\x00\x00Audacity Pluck + Wahwah";
+
+/// A file laid out as those pluck files: AIFF (16-bit) or AIFC (u-law, with FVER), stereo at
+/// 11025 Hz; COMM, NAME, AUTH, ANNO, SSND, then an ID3 chunk holding [`AUDACITY_ID3`].
+pub fn audacity_aiff(aifc: bool) -> Vec<u8> {
+    let frames: u32 = 1000;
+    let (bits, bytes_per_frame) = if aifc { (8u16, 2) } else { (16, 4) };
+    let mut comm = [&2u16.to_be_bytes()[..], &frames.to_be_bytes(), &bits.to_be_bytes(), b"\x40\x0c\xac\x44\0\0\0\0\0\0"].concat();
+    let ssnd = [&[0u8; 8][..], &fake_audio(frames as usize * bytes_per_frame, 11)].concat();
+    let mut chunks = Vec::new();
+    if aifc {
+        comm.extend_from_slice(b"ulaw\0\0");
+        chunks.push(chunk(true, b"FVER", b"\xa2\x80\x51\x40"));
+    }
+    chunks.extend([
+        chunk(true, b"COMM", &comm),
+        chunk(true, b"NAME", b"Pluck"),
+        chunk(true, b"AUTH", b"Serhiy Storchaka"),
+        chunk(true, b"ANNO", b"Audacity Pluck + Wahwah"),
+        chunk(true, b"SSND", &ssnd),
+        chunk(true, b"ID3 ", AUDACITY_ID3),
+    ]);
+    let mut file = form(true, &chunks);
+    if aifc {
+        file[8..12].copy_from_slice(b"AIFC");
+    }
+    file
+}
+
+/// CPython's pluck-*.aiff / pluck-*.aifc test files found on this machine (pyenv's Pythons and
+/// the system's), each distinct file once.
+pub fn pluck_files() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let list = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        v.sort();
+        v
+    };
+    let mut roots: Vec<std::path::PathBuf> = ["/usr/lib", "/usr/local/lib"].iter().map(Into::into).collect();
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pyenv")));
+    if let Some(p) = pyenv {
+        roots.extend(list(&p.join("versions")).into_iter().map(|v| v.join("lib")));
+    }
+    let mut found: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
+    for lib in roots {
+        for py in list(&lib).into_iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python"))) {
+            for f in list(&py.join("test/audiodata")) {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if name.starts_with("pluck-") && (name.ends_with(".aiff") || name.ends_with(".aifc")) {
+                    let bytes = std::fs::read(&f).expect("read a pluck file");
+                    if !found.iter().any(|(_, b)| *b == bytes) {
+                        found.push((f, bytes));
+                    }
+                }
+            }
+        }
+    }
+    found
+}

@@ -40,6 +40,9 @@ pub fn read_vec<R: Read + Seek>(r: &mut R, offset: u64, len: u64) -> Result<Vec<
 
 /// SHA-256 and length of `len` bytes at `offset`, read in 1 MiB chunks.
 pub fn hash_range<R: Read + Seek>(r: &mut R, offset: u64, len: u64) -> Result<AudioDigest, RawError> {
+    if !super::hashing_audio() {
+        return Ok(AudioDigest { sha256: [0; 32], len });
+    }
     r.seek(SeekFrom::Start(offset))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0; usize::try_from(len).map_or(CHUNK, |l| l.min(CHUNK))];
