@@ -10,7 +10,7 @@
 //! [`MelotagApp::new`] does not need eframe, and [`MelotagApp::show`] draws one frame into any
 //! `egui::Ui`: the tests drive it with egui_kittest.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub mod player;
 pub mod spectrogram;
 pub mod ui;
+pub mod write;
 
 use crate::app::player::Playback;
 use crate::app::spectrogram::{SpecMsg, Spectrogram};
@@ -49,6 +50,12 @@ pub enum SortColumn {
     Status,
     /// Best tag.
     Tags,
+    /// The file's genre.
+    Genre,
+    /// The file's mood.
+    Mood,
+    /// What a write would put in.
+    Suggested,
 }
 
 /// What survives a restart (eframe storage).
@@ -184,6 +191,12 @@ pub struct Track {
     pub analysis: Option<Analysis>,
     /// The best tags, best first (for the table and the filter).
     pub top_tags: Vec<String>,
+    /// The genre values in the file now.
+    pub genre: Vec<String>,
+    /// The mood values in the file now.
+    pub mood: Vec<String>,
+    /// The last write of this file from the app: done, or why not.
+    pub write_note: Option<Result<(), String>>,
     /// Lower-case sort keys and filter text, kept in step by `reindex`.
     title_key: String,
     artist_key: String,
@@ -204,6 +217,9 @@ impl Track {
             status: Status::NotAnalysed,
             analysis: None,
             top_tags: Vec::new(),
+            genre: Vec::new(),
+            mood: Vec::new(),
+            write_note: None,
             title_key: String::new(),
             artist_key: String::new(),
             search: String::new(),
@@ -217,11 +233,13 @@ impl Track {
         self.title_key = self.title.to_lowercase();
         self.artist_key = self.artist.to_lowercase();
         self.search = format!(
-            "{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}\n{}",
             self.path.to_string_lossy().to_lowercase(),
             self.title_key,
             self.artist_key,
-            self.top_tags.join("\n").to_lowercase()
+            self.top_tags.join("\n").to_lowercase(),
+            self.genre.join("\n").to_lowercase(),
+            self.mood.join("\n").to_lowercase()
         );
     }
 
@@ -246,6 +264,23 @@ impl Track {
         self.reindex();
     }
 
+    /// Takes the tags and stamp read from the file.
+    fn apply_meta(&mut self, meta: Meta) {
+        if let Some(title) = meta.title {
+            self.title = title;
+        }
+        if let Some(artist) = meta.artist {
+            self.artist = artist;
+        }
+        if self.duration_s.is_none() {
+            self.duration_s = meta.duration_s;
+        }
+        self.genre = meta.genre;
+        self.mood = meta.mood;
+        self.stamp = meta.stamp;
+        self.reindex();
+    }
+
     fn clear_outcome(&mut self) {
         self.status = Status::NotAnalysed;
         self.analysis = None;
@@ -260,6 +295,8 @@ pub struct Meta {
     title: Option<String>,
     artist: Option<String>,
     duration_s: Option<f64>,
+    genre: Vec<String>,
+    mood: Vec<String>,
     stamp: Option<FileStamp>,
 }
 
@@ -286,6 +323,24 @@ pub enum BgMsg {
     Compare { key: CompareKey, outcome: Result<Vec<f32>, String> },
     /// The evaluation window's run finished.
     Eval { id: u64, outcome: Result<Box<crate::engine::eval::EvalReport>, EvalFailure> },
+    /// The config file was read.
+    ConfigLoaded(Result<crate::engine::config::UserConfig, String>),
+    /// The config file was saved, or why not.
+    ConfigSaved(Result<(), String>),
+    /// Tags of some of a review's files (by index in the review).
+    ReviewTags { id: u64, items: Vec<(usize, Result<crate::engine::tags::FileTags, String>)> },
+    /// A review's plans, for the inputs and settings of `generation`.
+    ReviewPlans { id: u64, generation: u64, plans: Vec<crate::engine::tags::FilePlan> },
+    /// One file of a review's write (index in the review).
+    Written { id: u64, index: usize, result: Result<(), String> },
+    /// A review's write ended.
+    WriteDone { id: u64, outcome: Result<crate::engine::tags::BatchOutcome, String> },
+    /// An undo ended: its summary, and the files it touched.
+    UndoDone { summary: Result<String, String>, paths: Vec<PathBuf> },
+    /// The write batches, newest first.
+    History(Result<Vec<crate::engine::tags::undo::BatchSummary>, String>),
+    /// Tags re-read after a write or an undo.
+    Refreshed(Vec<(PathBuf, Meta)>),
     /// The analysis cache was damaged and rebuilt (its old file moved here).
     CacheRepaired(PathBuf),
 }
@@ -487,8 +542,14 @@ pub struct MelotagApp {
     /// Visible track indices, sorted and filtered.
     pub view: Vec<usize>,
     view_dirty: bool,
-    /// Selected track index.
+    /// The focused track (the track panel shows it).
     pub selected: Option<usize>,
+    /// The selected tracks (what "Write tags…" reviews).
+    pub selection: BTreeSet<usize>,
+    /// Where a Shift-click range starts.
+    pub anchor: Option<usize>,
+    /// The write workflow: review, history, undo, settings.
+    pub write: write::WriteUi,
     /// Scroll the table to the selection next frame.
     pub scroll_to_selected: bool,
     /// The selected track's spectrogram.
@@ -560,6 +621,9 @@ impl MelotagApp {
             view: Vec::new(),
             view_dirty: true,
             selected: None,
+            selection: BTreeSet::new(),
+            anchor: None,
+            write: write::WriteUi::default(),
             scroll_to_selected: false,
             track_view: None,
             jobs: Vec::new(),
@@ -619,6 +683,11 @@ impl MelotagApp {
         self.scan_errors.clear();
         self.compare.clear();
         self.selected = None;
+        self.selection.clear();
+        self.anchor = None;
+        if !self.write.review.as_ref().is_some_and(write::Review::writing) {
+            self.write.review = None;
+        }
         self.track_view = None;
         self.view_dirty = true;
         let scan = self.next_id();
@@ -905,18 +974,7 @@ impl MelotagApp {
             BgMsg::Meta { scan, items } if self.current_scan(scan) => {
                 for (p, meta) in items {
                     if let Some(&i) = self.by_path.get(&p) {
-                        let t = &mut self.tracks[i];
-                        if let Some(title) = meta.title {
-                            t.title = title;
-                        }
-                        if let Some(artist) = meta.artist {
-                            t.artist = artist;
-                        }
-                        if t.duration_s.is_none() {
-                            t.duration_s = meta.duration_s;
-                        }
-                        t.stamp = meta.stamp;
-                        t.reindex();
+                        self.tracks[i].apply_meta(meta);
                     }
                 }
                 self.view_dirty = true;
@@ -964,6 +1022,18 @@ impl MelotagApp {
                     run.outcome = Some(outcome);
                 }
             }
+            BgMsg::CacheRepaired(moved) => {
+                self.message = Some(format!("The analysis cache was damaged; it was moved to {} and a new one started.", moved.display()));
+            }
+            msg @ (BgMsg::ConfigLoaded(_)
+            | BgMsg::ConfigSaved(_)
+            | BgMsg::ReviewTags { .. }
+            | BgMsg::ReviewPlans { .. }
+            | BgMsg::Written { .. }
+            | BgMsg::WriteDone { .. }
+            | BgMsg::UndoDone { .. }
+            | BgMsg::History(_)
+            | BgMsg::Refreshed(_)) => self.handle_write(msg),
             _ => {} // a stale scan
         }
     }
@@ -1058,6 +1128,10 @@ impl MelotagApp {
                 SortColumn::Format => x.format.cmp(&y.format),
                 SortColumn::Status => x.status.rank().cmp(&y.status.rank()),
                 SortColumn::Tags => x.top_tags.first().cmp(&y.top_tags.first()),
+                SortColumn::Genre => x.genre.first().cmp(&y.genre.first()),
+                SortColumn::Mood => x.mood.first().cmp(&y.mood.first()),
+                // Suggestions change with the settings: sorted by the best tag they come from.
+                SortColumn::Suggested => x.top_tags.first().cmp(&y.top_tags.first()),
             };
             // Tracks are listed in path order: the index breaks ties cheaply.
             ord.then_with(|| a.cmp(&b))
@@ -1097,6 +1171,7 @@ impl MelotagApp {
         let ctx = ui.ctx().clone();
         if self.bg.is_none() {
             self.bg = Some(Bg { tx: self.tx.clone(), ctx: ctx.clone() });
+            self.load_config();
         }
         if let Some(folder) = self.pending_open.take() {
             self.open_folder(folder);
@@ -1111,6 +1186,7 @@ impl MelotagApp {
         }
         self.drain();
         self.refresh_view();
+        self.write_tick();
         self.scripted_steps(&ctx);
 
         crate::app::ui::toolbar_ui(self, ui);
@@ -1132,6 +1208,15 @@ impl MelotagApp {
 
         if self.eval_open {
             crate::app::ui::eval_ui::eval_window(self, &ctx);
+        }
+        if self.write.review.is_some() {
+            crate::app::ui::review_ui::review_window(self, &ctx);
+        }
+        if self.write.history_open {
+            crate::app::ui::history_ui::history_window(self, &ctx);
+        }
+        if self.write.settings_open {
+            crate::app::ui::settings_ui::settings_window(self, &ctx);
         }
 
         // Keep animating while something moves: background work wakes us itself.
@@ -1315,7 +1400,7 @@ fn spawn_scan(scan: u64, folder: PathBuf, manifest: Option<Arc<Manifest>>, mode:
 }
 
 /// Title, artist and duration from the file's tags (lofty), and its cache stamp.
-fn read_meta(path: &Path) -> Meta {
+pub(crate) fn read_meta(path: &Path) -> Meta {
     use lofty::prelude::*;
     let mut meta = Meta { stamp: FileStamp::of(path), ..Meta::default() };
     let read = std::panic::catch_unwind(|| lofty::read_from_path(path));
@@ -1327,6 +1412,14 @@ fn read_meta(path: &Path) -> Meta {
         if let Some(tag) = file.primary_tag().or_else(|| file.first_tag()) {
             meta.title = tag.title().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
             meta.artist = tag.artist().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            let values = |key: ItemKey| -> Vec<String> {
+                tag.get_strings(key)
+                    .flat_map(|v| v.split(['\0', ';']).map(|s| s.trim().to_string()).collect::<Vec<_>>())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            };
+            meta.genre = values(ItemKey::Genre);
+            meta.mood = values(ItemKey::Mood);
         }
     }
     meta

@@ -431,34 +431,7 @@ pub fn run_history(args: &HistoryArgs) -> Result<i32> {
     }
     println!("{:>6}  {:<19}  {:>7}  {:>6}  WHAT", "BATCH", "WHEN (UTC)", "WRITTEN", "UNDONE");
     for b in batches {
-        println!("{:>6}  {:<19}  {:>7}  {:>6}  {}", b.id, utc(b.started_at), b.written, b.undone, b.label);
+        println!("{:>6}  {:<19}  {:>7}  {:>6}  {}", b.id, crate::engine::tags::undo::utc(b.started_at), b.written, b.undone, b.label);
     }
     Ok(0)
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch.
-pub fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(1_795_000_000), "2026-11-18 11:06:40");
-        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00");
-    }
 }

@@ -1,5 +1,7 @@
-//! The track table: title, artist, duration, format, analysis status, top tags; sortable by
-//! any column, filtered by the toolbar's box, arrow keys move the selection (kept visible).
+//! The track table: title, artist, duration, format, analysis status, the file's genre and
+//! mood, melotag's suggestion (what a write would put there) and the top tags; sortable by any
+//! column, filtered by the toolbar's box. Click selects a track, Ctrl-click adds or removes one,
+//! Shift-click a range, Ctrl+A everything the filter shows; arrow keys move (kept visible).
 //! Only the visible rows are laid out, so 10,000 tracks scroll smoothly.
 
 use eframe::egui;
@@ -7,21 +9,42 @@ use egui_extras::{Column, TableBuilder};
 
 use crate::app::{MelotagApp, SortColumn, Status};
 
-const COLUMNS: [(SortColumn, &str); 6] = [
+const COLUMNS: [(SortColumn, &str); 9] = [
     (SortColumn::Title, "Title"),
     (SortColumn::Artist, "Artist"),
     (SortColumn::Duration, "Duration"),
     (SortColumn::Format, "Format"),
     (SortColumn::Status, "Status"),
+    (SortColumn::Genre, "Genre"),
+    (SortColumn::Mood, "Mood"),
+    (SortColumn::Suggested, "Suggested"),
     (SortColumn::Tags, "Top tags"),
 ];
 
+/// What a write would put into the genre and mood fields, from the track's scores and the
+/// current settings ("" without scores).
+pub fn suggestion(app: &MelotagApp, index: usize) -> String {
+    let (Some(a), Some(m)) = (&app.tracks[index].analysis, app.manifest()) else { return String::new() };
+    let sel = app.write.settings.select(&m.tags, &a.scores);
+    let names =
+        |v: &[crate::engine::tags::policy::Selected]| v.iter().map(|s| app.write.settings.spelling(s.name)).collect::<Vec<_>>().join(", ");
+    match (sel.genres.is_empty(), sel.moods.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => names(&sel.genres),
+        (true, false) => format!("· {}", names(&sel.moods)),
+        (false, false) => format!("{} · {}", names(&sel.genres), names(&sel.moods)),
+    }
+}
+
 /// Draws the table.
 pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
-    // Arrow keys move the selection when no text field has the keyboard.
+    // Arrow keys move the selection, Ctrl+A selects what the filter shows, when no text field
+    // has the keyboard.
     let ctx = ui.ctx().clone();
     if !ctx.egui_wants_keyboard_input() && !app.view.is_empty() {
-        let (down, up) = ctx.input(|i| (i.key_pressed(egui::Key::ArrowDown), i.key_pressed(egui::Key::ArrowUp)));
+        let (down, up, all) = ctx.input(|i| {
+            (i.key_pressed(egui::Key::ArrowDown), i.key_pressed(egui::Key::ArrowUp), i.modifiers.command && i.key_pressed(egui::Key::A))
+        });
         if down || up {
             let pos = app.selected.and_then(|s| app.view.iter().position(|&i| i == s));
             let next = match (pos, down) {
@@ -29,7 +52,13 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
                 (Some(p), true) => (p + 1).min(app.view.len() - 1),
                 (Some(p), false) => p.saturating_sub(1),
             };
-            app.select(app.view[next]);
+            let index = app.view[next];
+            app.selection = std::iter::once(index).collect();
+            app.anchor = Some(index);
+            app.select(index);
+        }
+        if all {
+            app.selection = app.view.iter().copied().collect();
         }
     }
 
@@ -40,6 +69,12 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
             ui.label(format!("{total} tracks"));
         } else {
             ui.label(format!("{shown} of {total} tracks"));
+        }
+        if !app.selection.is_empty() {
+            ui.label(egui::RichText::new(format!("{} selected", app.selection.len())).strong());
+        }
+        if ui.small_button("Select all shown").on_hover_text("Ctrl+A").clicked() {
+            app.selection = app.view.iter().copied().collect();
         }
         if !app.scan_errors.is_empty() {
             let list: Vec<String> = app.scan_errors.iter().map(|(p, e)| format!("{}: {e}", p.display())).collect();
@@ -61,11 +96,14 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
         .resizable(true)
         .sense(egui::Sense::click())
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::initial(260.0).at_least(80.0).clip(true))
-        .column(Column::initial(160.0).at_least(60.0).clip(true))
-        .column(Column::initial(70.0).at_least(50.0))
-        .column(Column::initial(60.0).at_least(40.0))
-        .column(Column::initial(160.0).at_least(60.0).clip(true))
+        .column(Column::initial(230.0).at_least(80.0).clip(true))
+        .column(Column::initial(140.0).at_least(60.0).clip(true))
+        .column(Column::initial(64.0).at_least(50.0))
+        .column(Column::initial(56.0).at_least(40.0))
+        .column(Column::initial(110.0).at_least(60.0).clip(true))
+        .column(Column::initial(140.0).at_least(60.0).clip(true))
+        .column(Column::initial(90.0).at_least(50.0).clip(true))
+        .column(Column::initial(170.0).at_least(60.0).clip(true))
         .column(Column::remainder().at_least(80.0).clip(true))
         .min_scrolled_height(0.0);
     if let Some(row) = scroll_to {
@@ -88,8 +126,9 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
         .body(|body| {
             body.rows(row_height, app.view.len(), |mut row| {
                 let index = app.view[row.index()];
+                let suggested = suggestion(app, index);
                 let t = &app.tracks[index];
-                let selected = app.selected == Some(index);
+                let selected = app.selection.contains(&index) || (app.selection.is_empty() && app.selected == Some(index));
                 row.set_selected(selected);
                 row.col(|ui| {
                     if ui.add(egui::Button::selectable(selected, &t.title).frame_when_inactive(false)).clicked() {
@@ -105,17 +144,32 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
                 row.col(|ui| {
                     ui.label(&t.format);
                 });
-                row.col(|ui| match &t.status {
-                    Status::Error(e) => {
+                row.col(|ui| match (&t.status, &t.write_note) {
+                    (_, Some(Err(e))) => {
+                        ui.colored_label(ui.visuals().error_fg_color, "write failed").on_hover_text(e);
+                    }
+                    (Status::Error(e), _) => {
                         ui.colored_label(ui.visuals().error_fg_color, t.status.label()).on_hover_text(e);
                     }
-                    Status::Analysing => {
+                    (Status::Analysing, _) => {
                         ui.spinner();
                         ui.label("analysing");
                     }
-                    other => {
+                    (Status::Done, Some(Ok(()))) => {
+                        ui.label("written");
+                    }
+                    (other, _) => {
                         ui.label(other.label());
                     }
+                });
+                row.col(|ui| {
+                    ui.label(t.genre.join("; "));
+                });
+                row.col(|ui| {
+                    ui.label(t.mood.join("; "));
+                });
+                row.col(|ui| {
+                    ui.label(&suggested);
                 });
                 row.col(|ui| {
                     ui.label(t.top_tags.join(", "));
@@ -135,6 +189,25 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
         app.invalidate_view();
     }
     if let Some(index) = clicked_row {
+        let modifiers = ui.input(|i| i.modifiers);
+        if modifiers.shift
+            && let Some(anchor) = app.anchor
+            && let (Some(a), Some(b)) = (app.view.iter().position(|&i| i == anchor), app.view.iter().position(|&i| i == index))
+        {
+            let (lo, hi) = (a.min(b), a.max(b));
+            if !modifiers.command {
+                app.selection.clear();
+            }
+            app.selection.extend(app.view[lo..=hi].iter().copied());
+        } else if modifiers.command {
+            if !app.selection.remove(&index) {
+                app.selection.insert(index);
+            }
+            app.anchor = Some(index);
+        } else {
+            app.selection = std::iter::once(index).collect();
+            app.anchor = Some(index);
+        }
         app.select(index);
         app.scroll_to_selected = false;
     }

@@ -1,10 +1,14 @@
 //! The desktop app's panels, one file each: [`library_ui`] (the track table), [`track_ui`]
-//! (spectrogram, taggram, playback, tag bars), [`batch_ui`] (batch progress); the toolbar and
-//! the empty state are here.
+//! (spectrogram, taggram, playback, tag bars), [`batch_ui`] (batch progress), [`review_ui`]
+//! (the review of a write), [`history_ui`] (write batches, undo), [`settings_ui`] (the write
+//! settings), [`eval_ui`] (model evaluation); the toolbar and the empty state are here.
 
 pub mod batch_ui;
 pub mod eval_ui;
+pub mod history_ui;
 pub mod library_ui;
+pub mod review_ui;
+pub mod settings_ui;
 pub mod track_ui;
 
 use std::sync::OnceLock;
@@ -94,6 +98,36 @@ pub fn toolbar_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
             {
                 app.start_batch();
             }
+            ui.separator();
+            let can_write = app.can_write() && app.manifest().is_some();
+            let selected = app.selection.len().max(usize::from(app.selected.is_some()));
+            if ui
+                .add_enabled(can_write && selected > 0, egui::Button::new("Write tags…"))
+                .on_hover_text("Review the tags melotag would write into the selected tracks, then write them")
+                .on_disabled_hover_text(if can_write {
+                    "Select tracks first (click, Shift/Ctrl-click, Ctrl+A)"
+                } else {
+                    "Writing is disabled (no data folder for the undo journal)"
+                })
+                .clicked()
+            {
+                app.open_review();
+            }
+            if ui
+                .add_enabled(can_write && !app.write.undo_running, egui::Button::new("Undo last write"))
+                .on_hover_text("Restore the files of the last write batch (the exact original bytes when nothing changed them since)")
+                .clicked()
+            {
+                app.start_undo(crate::engine::tags::UndoTarget::LastBatch);
+            }
+            if ui.add_enabled(can_write, egui::Button::new("History…")).clicked() {
+                app.open_history();
+            }
+            if ui.button("Settings…").on_hover_text("What melotag writes: policy, spellings, tags to never write or leave alone").clicked()
+            {
+                app.write.settings_open = true;
+            }
+            ui.separator();
             if ui
                 .add_enabled(app.folder.is_some(), egui::Button::new("Evaluate models"))
                 .on_hover_text("Score every converted model against the GENRE/MOOD tags already in this folder's files")
@@ -116,6 +150,9 @@ pub fn toolbar_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
             }
             if let Some(msg) = &app.message {
                 ui.colored_label(ui.visuals().warn_fg_color, msg);
+            }
+            if let Some(s) = &app.write.last_summary {
+                ui.label(s);
             }
         });
     });
