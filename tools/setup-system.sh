@@ -13,6 +13,11 @@ need_cmd cmake cmake              # builds the libopus bundled by the opus crate
 need_cmd python3 python3
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 need_pkg libasound2-dev           # the desktop app's audio output (rodio → cpal → alsa-sys)
+# Tests: `script` gives `melotag write` a terminal (bsdutils on Debian 12, util-linux later);
+# unshare + nsenter mount the small tmpfs of the full-disk test in a namespace of its own.
+need_cmd script bsdutils
+need_cmd unshare util-linux
+need_cmd nsenter util-linux
 
 if ((${#missing[@]} == 0)); then
   exit 0

@@ -140,3 +140,76 @@ pub fn png_bytes(dir: &Path) -> Vec<u8> {
     std::fs::remove_file(&png).unwrap();
     bytes
 }
+
+/// A small tmpfs (a real full disk: writes past its size fail with ENOSPC), mounted in a mount
+/// namespace of its own so that it needs no root: `unshare --user --map-root-user --mount`
+/// holds the mount while the value lives; the test reaches its files through
+/// `/proc/<holder>/root` ([`SmallFs::host`]) and runs programs inside it with `nsenter`
+/// ([`SmallFs::wrap`]), where the mount point is [`SmallFs::path`]. Panics when neither works
+/// (unshare and nsenter are util-linux, installed by `make setup`): never a silent skip.
+pub struct SmallFs {
+    holder: std::process::Child,
+    path: PathBuf,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size_kib` KiB over the (existing, empty) folder `at`.
+    pub fn mount(at: &Path, size_kib: u64) -> SmallFs {
+        use std::io::BufRead;
+        let script = format!("mount -t tmpfs -o size={size_kib}k tmpfs \"$0\" && echo mounted && exec sleep 100000");
+        let mut holder = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+            .arg(at)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) not found: run `make setup`");
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if line.trim() != "mounted" {
+            let out = holder.wait_with_output().unwrap();
+            panic!(
+                "cannot mount a {size_kib} KiB tmpfs in a user namespace at {}: {} (unprivileged user namespaces must be allowed)",
+                at.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        SmallFs { holder, path: at.to_path_buf() }
+    }
+
+    /// The mount point as programs run through [`SmallFs::wrap`] see it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where this test process reaches `relative` inside the tmpfs.
+    pub fn host(&self, relative: &str) -> PathBuf {
+        let inside = self.path.join(relative);
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(inside.strip_prefix("/").unwrap())
+    }
+
+    /// `cmd` run inside the namespace that sees the tmpfs (same user, same environment).
+    pub fn wrap(&self, cmd: &Command) -> Command {
+        let mut wrapped = Command::new("nsenter");
+        wrapped.args(["-t", &self.holder.id().to_string(), "--user", "--mount", "--preserve-credentials", "--"]);
+        wrapped.arg(cmd.get_program()).args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
