@@ -433,8 +433,8 @@ fn the_published_scores_come_back_with_upstreams_crop() {
         for pair in top.as_array().unwrap() {
             let (tag, want) = (pair[0].as_str().unwrap(), pair[1].as_f64().unwrap());
             let got = score_of(&report, t, tag);
-            // Published to 3 decimals; the model itself matches them within 0.0005.
-            assert!((got - want).abs() <= 0.001, "{stem} {tag}: {got:.4} vs published {want:.3}");
+            // As close as the model on upstream's own inputs (`published_scores.rs`): 0.0005.
+            assert!((got - want).abs() <= 0.0006, "{stem} {tag}: {got:.5} vs published {want:.3}");
             checked += 1;
         }
     }
