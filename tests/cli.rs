@@ -383,20 +383,16 @@ fn readme_examples_are_what_the_binary_prints() {
     let lines: Vec<&str> = readme.lines().collect();
     let mut examples = 0;
     for (i, line) in lines.iter().enumerate() {
-        let Some(command) = line.strip_prefix("    $ melotag ") else { continue };
+        let Some(example) = line.strip_prefix("    $ melotag ") else { continue };
         let want: std::collections::BTreeSet<&str> =
             lines[i + 1..].iter().take_while(|l| l.starts_with("    ") && !l.contains("$ ")).map(|l| &l[4..]).collect();
         assert!(!want.is_empty(), "README example without output: {line}");
         let data = tempfile::tempdir().unwrap();
-        let out = command_of(Path::new(env!("CARGO_BIN_EXE_melotag")), data.path())
-            .args(command.split_whitespace())
-            .current_dir(root)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = command(data.path()).args(example.split_whitespace()).current_dir(root).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{example}: {}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8(out.stdout).unwrap();
         let got: std::collections::BTreeSet<&str> = stdout.lines().collect();
-        assert_eq!(got, want, "`melotag {command}` prints other lines than README shows");
+        assert_eq!(got, want, "`melotag {example}` prints other lines than README shows");
         examples += 1;
     }
     assert_eq!(examples, 2, "README's two `melotag tag` examples");
