@@ -61,11 +61,13 @@ build: setup
 run: build
 	$(BIN) $(ARGS)
 
-# Style and lints gate every change (cargo fmt, clippy -D warnings), then every test.
+# Style and lints gate every change (cargo fmt, clippy -D warnings), then every test;
+# tools/test-count.sh prints how many tests ran ("make test: N tests passed"), fails on any
+# failure, ignored test or empty run, and keeps the count in .cache/test-count for .ci/run.
 test: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) test --release
+	set -o pipefail; $(CARGO) test --release --no-fail-fast 2>&1 | tools/test-count.sh .cache/test-count
 
 bench: build
 	tools/bench.sh

@@ -35,6 +35,17 @@ fn top_tag(report: &serde_json::Value, track: &serde_json::Value) -> String {
     report["tags"][best].as_str().unwrap().to_string()
 }
 
+/// Seconds of audio ffmpeg decodes from `path` (mono, at 48 kHz: one sample is 21 µs).
+fn ffmpeg_duration(path: &Path) -> f64 {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "fatal", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .output()
+        .expect("ffmpeg not found: run `make setup`");
+    out.stdout.len() as f64 / 2.0 / 48_000.0
+}
+
 #[test]
 fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,12 +74,8 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
     huge.extend(fs::read(d.join("huge_header.wav")).unwrap());
     huge[40..44].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
     fs::write(d.join("huge_header.wav"), huge).unwrap();
-    // Unreadable: a dangling symlink always is; a mode-000 file is unless we run as root.
+    // A dangling symlink cannot be read (mode-000 files: `cannot_read_errors_are_not_cached`).
     std::os::unix::fs::symlink(d.join("gone.mp3"), d.join("dangling.mp3")).unwrap();
-    let locked = d.join("locked.mp3");
-    fs::copy(upstream_audio("bensound-cute", "mp3"), &locked).unwrap();
-    fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-    let locked_is_unreadable = fs::File::open(&locked).is_err();
 
     let json = d.join("out.json");
     let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
@@ -93,11 +100,7 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
         };
         assert!((duration - want).abs() < 0.05, "{name}: duration {duration}");
     }
-    let mut expected_errors = vec!["empty.mp3", "random.flac", "text.ogg", "dangling.mp3"];
-    if locked_is_unreadable {
-        expected_errors.push("locked.mp3");
-    }
-    for name in &expected_errors {
+    for name in ["empty.mp3", "random.flac", "text.ogg", "huge_header.wav", "dangling.mp3"] {
         let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
         assert_eq!(lines.len(), 1, "{name} should have one error line; stderr:\n{stderr}");
         assert!(lines[0].starts_with("error: "), "{}", lines[0]);
@@ -106,11 +109,15 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
         let t = track(&report, name);
         assert!(t["scores"].is_null() && t["error"].is_string(), "{name}: {t}");
     }
-    // Truncated and lying files decode what they hold, or fail with one line; never hang or crash.
-    for name in ["truncated.mp3", "huge_header.wav"] {
-        let t = track(&report, name);
-        assert!(t["scores"].is_array() != t["error"].is_string(), "{name}: {t}");
-    }
+    // A truncated mp3 decodes what it holds, as much as ffmpeg finds in it.
+    let t = track(&report, "truncated.mp3");
+    assert!(t["error"].is_null() && t["scores"].as_array().map(Vec::len) == Some(50), "{t}");
+    let (got, want) = (t["duration_s"].as_f64().unwrap(), ffmpeg_duration(&d.join("truncated.mp3")));
+    assert!(want > 9.0 && (got - want).abs() < 0.05, "truncated.mp3: {got} s decoded, ffmpeg decodes {want} s");
+    // A data chunk longer than its RIFF chunk is a damaged file: an error, not a 4 GB read (a
+    // WAV whose RIFF length lies too decodes what it holds: `audio::tests`).
+    let t = track(&report, "huge_header.wav");
+    assert!(t["scores"].is_null() && t["error"].as_str().is_some_and(|e| e.contains("damaged")), "{t}");
     let error_lines = stderr.lines().filter(|l| l.starts_with("error: ")).count();
     let errored_tracks = report["tracks"].as_array().unwrap().iter().filter(|t| t["error"].is_string()).count();
     // dangling.mp3 fails while scanning, so it has a line but no track.
@@ -146,21 +153,6 @@ fn json_csv_and_top_k_outputs() {
         let duration = t["duration_s"].as_f64().unwrap();
         assert!((30.0..33.0).contains(&duration), "duration {duration}");
     }
-    // Upstream's 2016 decoder kept the mp3 encoder delay (144 samples at 12 kHz) that a gapless
-    // decoder removes, which moves the crop: compare with the published scores loosely here.
-    // The model is checked to 0.0015 on the upstream inputs, and the pipeline against librosa
-    // in `agrees_with_the_python_reference_pipeline`.
-    let published = read_json(&shared_dir().join("reference/crnn_published.json"));
-    for (stem, top) in published["tracks"].as_object().unwrap() {
-        let t = track(&report, &format!("{stem}.mp3"));
-        assert_eq!(top_tag(&report, t), top[0][0].as_str().unwrap(), "{stem}");
-        for pair in top.as_array().unwrap() {
-            let (tag, want) = (pair[0].as_str().unwrap(), pair[1].as_f64().unwrap());
-            let got = score_of(&report, t, tag);
-            assert!((got - want).abs() < 0.1, "{stem} {tag}: {got:.3} vs published {want:.3}");
-        }
-    }
-
     let text = fs::read_to_string(&csv).unwrap();
     let mut rows = csv_rows(&text);
     let header = rows.remove(0);
@@ -175,6 +167,19 @@ fn json_csv_and_top_k_outputs() {
         }
     }
 
+    // `--json -` and `--csv -`: the same documents on standard output, and nothing else there.
+    let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), "-".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_stdout: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(sorted_tracks(from_stdout), sorted_tracks(report.clone()));
+    let out = crnn_tag(&[d.as_os_str(), "--csv".as_ref(), "-".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut from_stdout = csv_rows(&String::from_utf8(out.stdout).unwrap());
+    let mut from_file = csv_rows(&text);
+    from_stdout[1..].sort();
+    from_file[1..].sort();
+    assert_eq!(from_stdout, from_file);
+
     // Without reports: one line per track with the top K tags, best first.
     let out = crnn_tag(&[d.join("bensound-cute.mp3").as_os_str(), "--top".as_ref(), "3".as_ref()]);
     assert_eq!(out.status.code(), Some(0));
@@ -186,6 +191,12 @@ fn json_csv_and_top_k_outputs() {
     let tags: Vec<&str> = tags.split(", ").collect();
     assert_eq!(tags.len(), 3);
     assert!(tags[0].starts_with("jazz 0."), "{}", tags[0]);
+}
+
+/// A report with its tracks in path order (they are listed as they finish).
+fn sorted_tracks(mut report: serde_json::Value) -> serde_json::Value {
+    report["tracks"].as_array_mut().unwrap().sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    report
 }
 
 /// A minimal CSV reader for the test (no quoted commas in tag names except quoted paths).
@@ -241,7 +252,13 @@ fn every_container_decodes_to_the_same_tags() {
     let wav = d.join("ref.wav");
     ffmpeg(&["-i", src, "-c:a", "pcm_s16le", wav.to_str().unwrap()]);
     let wav = wav.to_str().unwrap();
-    let lossless = [("flac", vec!["-c:a", "flac"]), ("aiff", vec!["-c:a", "pcm_s16be"]), ("alac.m4a", vec!["-c:a", "alac"])];
+    let lossless = [
+        ("flac", vec!["-c:a", "flac"]),
+        ("aiff", vec!["-c:a", "pcm_s16be"]),
+        ("alac.m4a", vec!["-c:a", "alac"]),
+        ("caf", vec!["-c:a", "pcm_s16le"]),
+        ("mka", vec!["-c:a", "flac"]),
+    ];
     let lossy = [
         ("ogg", vec!["-c:a", "libvorbis", "-q:a", "6"]),
         ("aac.m4a", vec!["-c:a", "aac", "-b:a", "192k"]),
@@ -258,14 +275,16 @@ fn every_container_decodes_to_the_same_tags() {
     let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = read_json(&json);
-    assert_eq!(report["tracks"].as_array().unwrap().len(), 7);
+    assert_eq!(report["tracks"].as_array().unwrap().len(), 9);
     let reference = track(&report, "ref.wav").clone();
     let max_diff = |name: &str| {
         let t = track(&report, name);
         (0..50).map(|i| (t["scores"][i].as_f64().unwrap() - reference["scores"][i].as_f64().unwrap()).abs()).fold(0.0, f64::max)
     };
-    for name in ["ref.flac", "ref.aiff", "ref.alac.m4a"] {
+    for name in ["ref.flac", "ref.aiff", "ref.alac.m4a", "ref.caf", "ref.mka"] {
         assert!(max_diff(name) < 1e-4, "{name}: lossless decode differs by {}", max_diff(name));
+        let duration = track(&report, name)["duration_s"].as_f64().unwrap();
+        assert!((duration - reference["duration_s"].as_f64().unwrap()).abs() < 1e-3, "{name}: duration {duration}");
     }
     for name in ["ref.ogg", "ref.aac.m4a", "ref.mp3"] {
         let t = track(&report, name);
@@ -320,7 +339,7 @@ fn agrees_with_the_python_reference_pipeline() {
     let ours = dir.path().join("ours.json");
     let theirs = dir.path().join("theirs.json");
     let mut args: Vec<&std::ffi::OsStr> = files.iter().map(|f| f.as_os_str()).collect();
-    args.extend(["--json".as_ref(), ours.as_os_str()]);
+    args.extend(["--no-cache".as_ref(), "--json".as_ref(), ours.as_os_str()]);
     let out = crnn_tag(&args);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -338,11 +357,437 @@ fn agrees_with_the_python_reference_pipeline() {
     assert!(status.success());
     let ours = read_json(&ours);
     let theirs = read_json(&theirs);
-    for t in ours["tracks"].as_array().unwrap() {
-        let reference = &theirs["scores"][t["path"].as_str().unwrap()];
+    let tracks = ours["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 4);
+    assert_eq!(theirs["scores"].as_object().unwrap().len(), 4);
+    let mut worst = 0.0f64;
+    for t in tracks {
+        let reference = theirs["scores"][t["path"].as_str().unwrap()].as_array().expect("the same file in the Python report");
+        assert_eq!((t["scores"].as_array().unwrap().len(), reference.len()), (50, 50));
         for i in 0..50 {
             let (a, b) = (t["scores"][i].as_f64().unwrap(), reference[i].as_f64().unwrap());
-            assert!((a - b).abs() < 1e-3, "{} tag {i}: melotag {a} vs python {b}", t["path"]);
+            worst = worst.max((a - b).abs());
         }
     }
+    // README: "within 1e-7 per score".
+    eprintln!("max |melotag - python| over 4 x 50 scores: {worst:e}");
+    assert!(worst <= 1e-7, "melotag and the Python pipeline differ by {worst:e}");
+}
+
+/// The example runs README shows (`$ melotag tag ...` and the lines after it) print exactly
+/// those lines, run from the repository as README runs them.
+#[test]
+fn readme_examples_are_what_the_binary_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut examples = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(example) = line.strip_prefix("    $ melotag ") else { continue };
+        let want: std::collections::BTreeSet<&str> =
+            lines[i + 1..].iter().take_while(|l| l.starts_with("    ") && !l.contains("$ ")).map(|l| &l[4..]).collect();
+        assert!(!want.is_empty(), "README example without output: {line}");
+        let data = tempfile::tempdir().unwrap();
+        let out = command(data.path()).args(example.split_whitespace()).current_dir(root).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{example}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let got: std::collections::BTreeSet<&str> = stdout.lines().collect();
+        assert_eq!(got, want, "`melotag {example}` prints other lines than README shows");
+        examples += 1;
+    }
+    assert_eq!(examples, 2, "README's two `melotag tag` examples");
+}
+
+/// README: the published CRNN scores are not reproduced from the mp3s because upstream's crop
+/// started elsewhere (its 2016 decoder kept the encoder delay). Cropping our own decode 144
+/// samples (at 12 kHz) later than our centre crop brings back every published score.
+#[test]
+fn the_published_scores_come_back_with_upstreams_crop() {
+    let dir = tempfile::tempdir().unwrap();
+    let published = read_json(&shared_dir().join("reference/crnn_published.json"));
+    let tracks = published["tracks"].as_object().unwrap();
+    assert_eq!(tracks.len(), 2);
+    let window = 349_440;
+    let mut shifted = Vec::new();
+    for stem in tracks.keys() {
+        let audio = melotag::engine::audio::load_full(&upstream_audio(stem, "mp3"), 12_000).unwrap();
+        let start = (audio.samples.len() - window) / 2 + 144;
+        let wav = dir.path().join(format!("{stem}.wav"));
+        write_wav_f32(&wav, 12_000, &audio.samples[start..start + window]);
+        shifted.push(wav);
+    }
+    let json = dir.path().join("shifted.json");
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--no-cache".as_ref(), "--json".as_ref(), json.as_os_str()];
+    args.extend(shifted.iter().map(|p| p.as_os_str()));
+    let out = crnn_tag(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_json(&json);
+    assert_eq!(report["tracks"].as_array().unwrap().len(), 2);
+    let mut checked = 0;
+    for (stem, top) in tracks {
+        let t = track(&report, &format!("{stem}.wav"));
+        for pair in top.as_array().unwrap() {
+            let (tag, want) = (pair[0].as_str().unwrap(), pair[1].as_f64().unwrap());
+            let got = score_of(&report, t, tag);
+            // As close as the model on upstream's own inputs (`published_scores.rs`): 0.0005.
+            assert!((got - want).abs() <= 0.0006, "{stem} {tag}: {got:.5} vs published {want:.3}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 20);
+}
+
+/// `write` of an excerpt with a fixed policy; returns the output.
+fn write_tags(data: &Path, extra: &[&str], files: &[&Path]) -> std::process::Output {
+    let out = command(data).args(["write", "--model", "crnn", "--yes"]).args(extra).args(files).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn vorbis_values(path: &Path, key: &str) -> Vec<String> {
+    use lofty::prelude::*;
+    let f = lofty::flac::FlacFile::read_from(&mut fs::File::open(path).unwrap(), lofty::config::ParseOptions::new()).unwrap();
+    f.vorbis_comments().map(|c| c.get_all(key).map(str::to_string).collect()).unwrap_or_default()
+}
+
+fn mtime(path: &Path) -> std::time::SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn undo_dry_run_shows_what_it_would_restore_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let flac = flac_excerpt(d, "a.flac", "bensound-cute", 10, Some("Pop"));
+    let original = fs::read(&flac).unwrap();
+    let out = write_tags(&data, &["--merge", "replace", "--ratio", "0", "--floor", "0", "--max-genres", "1"], &[&flac]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = fs::read(&flac).unwrap();
+    let genre = vorbis_values(&flac, "GENRE");
+    assert_eq!(genre.len(), 1);
+    assert_ne!(genre, ["Pop"]);
+    let before = mtime(&flac);
+
+    for args in [vec!["undo", "--dry-run", flac.to_str().unwrap()], vec!["undo", "--last", "--dry-run"]] {
+        let out = command(&data).args(&args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("GENRE (genre): {} → Pop", genre[0])), "{args:?}: {stdout}");
+        assert!(stdout.contains("its original bytes will be restored") && stdout.contains("dry run: nothing restored"), "{stdout}");
+        assert_eq!(fs::read(&flac).unwrap(), written, "{args:?} left the bytes alone");
+        assert_eq!(mtime(&flac), before, "{args:?} left the modification time alone");
+    }
+    // The dry runs left the journal as it was: the real undo still has it to do.
+    let out = command(&data).args(["undo", "--last"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(&flac).unwrap(), original);
+}
+
+/// The best `n` canonical names of `category` by score (two model tags may share one name).
+fn best_of(category: melotag::engine::tags::Category, tags: &[String], scores: &[f64], n: usize) -> Vec<String> {
+    let mut best: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    for (tag, &s) in tags.iter().zip(scores) {
+        if let Some((c, name)) = melotag::engine::tags::policy::lookup(tag)
+            && c == category
+        {
+            let e = best.entry(name).or_insert(s);
+            *e = e.max(s);
+        }
+    }
+    let mut ranked: Vec<(&str, f64)> = best.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked.into_iter().take(n).map(|(name, _)| name.to_string()).collect()
+}
+
+#[test]
+fn max_other_limits_instrument_and_era_tags() {
+    use melotag::engine::tags::Category;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = flac_excerpt(d, "base.flac", "bensound-thejazzpiano", 12, None);
+    let json = d.join("scores.json");
+    let out = crnn_tag(&["--no-cache".as_ref(), "--json".as_ref(), json.as_os_str(), base.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_json(&json);
+    let tags: Vec<String> = report["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let scores: Vec<f64> = report["tracks"][0]["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let policy = ["--ratio", "0", "--floor", "0", "--max-genres", "1", "--categories", "genre,instrument,era"];
+    for (max_other, flag) in [(2, None), (1, Some("1")), (3, Some("3"))] {
+        let flac = d.join(format!("max_other_{max_other}.flac"));
+        fs::copy(&base, &flac).unwrap();
+        let mut args = policy.to_vec();
+        if let Some(n) = flag {
+            args.extend(["--max-other", n]);
+        }
+        let out = write_tags(&d.join("data"), &args, &[&flac]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut want = best_of(Category::Genre, &tags, &scores, 1);
+        want.extend(best_of(Category::Instrument, &tags, &scores, max_other));
+        want.extend(best_of(Category::Era, &tags, &scores, max_other));
+        let mut got = vorbis_values(&flac, "GENRE");
+        assert_eq!(got.len(), 1 + 2 * max_other, "--max-other {flag:?}: {got:?}");
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "--max-other {flag:?}");
+        assert!(vorbis_values(&flac, "MOOD").is_empty(), "moods were not asked for");
+    }
+}
+
+#[test]
+fn aiff_files_get_id3_tags_keep_their_audio_and_undo_restores_them() {
+    use lofty::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let aiff = d.join("a.aiff");
+    let src = upstream_audio("bensound-cute", "mp3");
+    ffmpeg(&[
+        "-t",
+        "12",
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0:a",
+        "-c:a",
+        "pcm_s16be",
+        "-write_id3v2",
+        "1",
+        "-metadata",
+        "title=Cute",
+        aiff.to_str().unwrap(),
+    ]);
+    let original = fs::read(&aiff).unwrap();
+    let pcm = pcm_md5(&aiff);
+    let id3 = |p: &Path| {
+        let f = lofty::iff::aiff::AiffFile::read_from(&mut fs::File::open(p).unwrap(), lofty::config::ParseOptions::new()).unwrap();
+        let tag = f.id3v2().cloned();
+        tag.map(|t| {
+            let texts = |id: &str| {
+                t.get_texts(&lofty::id3::v2::FrameId::new(id).unwrap().into_owned()).map(|v| v.map(str::to_string).collect::<Vec<_>>())
+            };
+            (t.title().map(|s| s.to_string()), texts("TCON"), texts("TMOO"))
+        })
+    };
+    assert_eq!(id3(&aiff), Some((Some("Cute".to_string()), None, None)), "the fixture has a title only");
+    let out = write_tags(&data, &["--ratio", "0", "--floor", "0", "--max-genres", "2", "--max-moods", "1"], &[&aiff]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (title, genres, moods) = id3(&aiff).expect("an ID3v2 chunk");
+    assert_eq!(title.as_deref(), Some("Cute"), "other tags kept");
+    assert_eq!(genres.map(|g| g.len()), Some(2), "two genres in TCON");
+    assert_eq!(moods.map(|m| m.len()), Some(1), "one mood in TMOO");
+    assert_eq!(pcm_md5(&aiff), pcm, "audio untouched");
+    let out = command(&data).args(["undo", "--last"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(&aiff).unwrap(), original, "undo restores the original bytes");
+}
+
+#[test]
+fn an_unconverted_model_is_a_set_up_error_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    fs::create_dir(&models).unwrap();
+    fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/choi2016_crnn.toml"), models.join("choi2016_crnn.toml")).unwrap();
+    let wav = dir.path().join("a.wav");
+    write_wav(&wav, 22_050, 1, &test_signal(22_050, 1, 2.0));
+    for model in ["crnn", "choi2016_crnn"] {
+        let out = command(dir.path()).args(["tag", "--model", model]).arg(&wav).env("MELOTAG_MODELS_DIR", &models).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{model}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&format!("model file {} is missing", models.join("choi2016_crnn.onnx").display())), "{stderr}");
+        assert!(stderr.contains("make setup"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn cannot_read_errors_are_not_cached() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    let data = d.join("data");
+    fs::create_dir(&data).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o777)).unwrap();
+    let locked = d.join("locked.wav");
+    let good = d.join("good.wav");
+    write_wav(&locked, 22_050, 1, &test_signal(22_050, 1, 2.0));
+    write_wav(&good, 16_000, 1, &test_signal(16_000, 1, 2.0));
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    let run = |json: &str| {
+        let mut cmd = command(&data);
+        cmd.args(["tag", "--model", "crnn", "--json"]).arg(data.join(json)).arg(&locked).arg(&good);
+        as_nobody_if_root(&mut cmd);
+        cmd.output().unwrap()
+    };
+    let out = run("1.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr.lines().find(|l| l.contains("locked.wav")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.starts_with("error: ") && line.to_lowercase().contains("permission denied"), "{line}");
+    let cached = || melotag::engine::cache::Cache::open_at(&data.join("cache.sqlite")).unwrap().cache.len().unwrap();
+    assert_eq!(cached(), 1, "the result of good.wav is cached, the read error is not");
+
+    // Readable again: analysed, though its size and modification time did not change.
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run("2.json");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_json(&data.join("2.json"));
+    let t = track(&report, "locked.wav");
+    assert!(t["error"].is_null() && t["scores"].as_array().map(Vec::len) == Some(50), "{t}");
+    assert_eq!(cached(), 2);
+}
+
+#[test]
+fn a_file_named_directly_is_tried_whatever_its_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_wav(&d.join("tone.wav"), 22_050, 1, &test_signal(22_050, 1, 2.0));
+    fs::copy(d.join("tone.wav"), d.join("tone.dat")).unwrap();
+    fs::write(d.join("notes.txt"), "not audio").unwrap();
+    // Walking the folder: audio extensions only.
+    let json = d.join("walk.json");
+    let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let names: Vec<String> = read_json(&json)["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| Path::new(t["path"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["tone.wav"]);
+    // Named on the command line: tried, and scored like the same bytes under .wav.
+    let json = d.join("named.json");
+    let out = crnn_tag(&[d.join("tone.dat").as_os_str(), d.join("tone.wav").as_os_str(), "--json".as_ref(), json.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_json(&json);
+    assert_eq!(report["tracks"].as_array().unwrap().len(), 2);
+    assert_eq!(track(&report, "tone.dat")["scores"], track(&report, "tone.wav")["scores"]);
+    assert!(track(&report, "tone.dat")["scores"].is_array());
+    // A text file named directly is tried too: one error line, exit 1.
+    let out = crnn_tag(&[d.join("notes.txt").as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().count() == 1 && stderr.starts_with("error: ") && stderr.contains("notes.txt"), "{stderr}");
+}
+
+/// The `ONNX Runtime ... from PATH` line of `melotag --version -v`.
+fn runtime_line(cmd: &mut std::process::Command) -> String {
+    let out = cmd.args(["--version", "-v"]).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout.lines().find(|l| l.starts_with("ONNX Runtime")).unwrap_or_else(|| panic!("no runtime line: {stdout}")).to_string()
+}
+
+/// README: `ORT_DYLIB_PATH` if set (used alone), else `libonnxruntime.so` next to the
+/// executable, or in `lib/` beside it, else the project's `.cache/onnxruntime/`.
+#[test]
+fn onnx_runtime_search_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let real = root.join(".cache/onnxruntime/libonnxruntime.so");
+    assert!(real.is_file(), "{} missing: run `make setup`", real.display());
+    // A copy of the binary in a folder of its own (a hard link when the filesystem allows).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let d = dir.path();
+    let bin_dir = d.join("bin");
+    fs::create_dir_all(bin_dir.join("lib")).unwrap();
+    let bin = bin_dir.join("melotag");
+    let link_or_copy = |from: &Path, to: &Path| {
+        if fs::hard_link(from, to).is_err() {
+            fs::copy(from, to).unwrap();
+        }
+    };
+    link_or_copy(Path::new(env!("CARGO_BIN_EXE_melotag")), &bin);
+    let data = d.join("data");
+    let wav = d.join("a.wav");
+    write_wav(&wav, 22_050, 1, &test_signal(22_050, 1, 2.0));
+    let from = |p: &Path| format!(" from {}", p.display());
+
+    // Nothing beside the executable: the project's .cache/onnxruntime.
+    let line = runtime_line(&mut command_of(&bin, &data));
+    assert!(line.ends_with(&from(&real)), "{line}");
+    // In lib/ beside it: that one (a file that is not a library proves which one is loaded).
+    fs::write(bin_dir.join("lib/libonnxruntime.so"), b"not a library").unwrap();
+    let out = command_of(&bin, &data).arg("tag").arg(&wav).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("could not load ONNX Runtime from {}", bin_dir.join("lib/libonnxruntime.so").display())), "{stderr}");
+    fs::remove_file(bin_dir.join("lib/libonnxruntime.so")).unwrap();
+    link_or_copy(&real, &bin_dir.join("lib/libonnxruntime.so"));
+    let line = runtime_line(&mut command_of(&bin, &data));
+    assert!(line.ends_with(&from(&bin_dir.join("lib/libonnxruntime.so"))), "{line}");
+    // Next to the executable: before lib/.
+    link_or_copy(&real, &bin_dir.join("libonnxruntime.so"));
+    let line = runtime_line(&mut command_of(&bin, &data));
+    assert!(line.ends_with(&from(&bin_dir.join("libonnxruntime.so"))), "{line}");
+    let out = command_of(&bin, &data).arg("tag").arg("--model").arg("crnn").arg(&wav).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "tagging with the library next to the executable: {}", String::from_utf8_lossy(&out.stderr));
+    // ORT_DYLIB_PATH: before everything else ...
+    let elsewhere = d.join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    link_or_copy(&real, &elsewhere.join("libonnxruntime.so"));
+    let line = runtime_line(command_of(&bin, &data).env("ORT_DYLIB_PATH", elsewhere.join("libonnxruntime.so")));
+    assert!(line.ends_with(&from(&elsewhere.join("libonnxruntime.so"))), "{line}");
+    // ... and alone: a missing one is an error although the others are there.
+    let missing = elsewhere.join("missing/libonnxruntime.so");
+    let out = command_of(&bin, &data).arg("tag").arg(&wav).env("ORT_DYLIB_PATH", &missing).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("ONNX Runtime library not found (looked in {})", missing.display())), "{stderr}");
+}
+
+/// `write` asks on a terminal; a file changed while the question waits (after its analysis and
+/// preview) is skipped with an error, and the other change is kept.
+#[test]
+fn a_file_changed_while_write_waits_for_confirmation_is_not_written() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let flac = flac_excerpt(d, "a.flac", "bensound-cute", 10, None);
+    let other = flac_excerpt(d, "b.flac", "bensound-thejazzpiano", 10, None);
+    let data = d.join("data");
+    // `script` (make setup) gives melotag a terminal.
+    let inner = format!("'{}' write --model crnn '{}' '{}'", env!("CARGO_BIN_EXE_melotag"), flac.display(), other.display());
+    let template = command(&data);
+    let mut script = std::process::Command::new("script");
+    script.args(["-q", "-e", "-c", &inner, "/dev/null"]);
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let mut child = script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` not found: run `make setup`");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut screen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&screen).contains("[y/N]") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "melotag ended before asking: {}", String::from_utf8_lossy(&screen));
+        screen.extend_from_slice(&buf[..n]);
+    }
+    // Someone else edits a.flac's tags meanwhile.
+    {
+        use lofty::prelude::*;
+        let mut f = lofty::flac::FlacFile::read_from(&mut fs::File::open(&flac).unwrap(), lofty::config::ParseOptions::new()).unwrap();
+        f.vorbis_comments_mut().unwrap().insert("GENRE".into(), "Edited".into());
+        f.save_to(&mut fs::OpenOptions::new().read(true).write(true).open(&flac).unwrap(), lofty::config::WriteOptions::new()).unwrap();
+    }
+    let edited = fs::read(&flac).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"y\n").unwrap();
+    stdout.read_to_end(&mut screen).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let screen = String::from_utf8_lossy(&screen);
+    assert_eq!(status.code(), Some(1), "{screen}");
+    let line = screen.lines().find(|l| l.contains("a.flac") && l.contains("error")).unwrap_or_else(|| panic!("{screen}"));
+    assert!(line.contains("changed on disk"), "{line}");
+    assert_eq!(fs::read(&flac).unwrap(), edited, "a.flac keeps the other program's edit and nothing else");
+    assert_eq!(vorbis_values(&flac, "GENRE"), ["Edited"]);
+    assert!(!vorbis_values(&other, "GENRE").is_empty(), "b.flac was written: {screen}");
 }

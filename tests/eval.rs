@@ -344,3 +344,81 @@ fn models_lists_inputs_and_time_per_clip() {
     let line = stdout.lines().find(|l| l.starts_with("choi2016_crnn")).unwrap();
     assert!(line.contains("not converted (make setup)"), "{line}");
 }
+
+#[test]
+fn eval_in_full_mode_scores_whole_tracks_like_tag_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let music = d.join("music");
+    fs::create_dir(&music).unwrap();
+    // 70 s: three CRNN windows and 23 musicnn patches, so whole-track scores differ from the centre's.
+    let cute = upstream_audio("bensound-cute", "mp3");
+    let c = cute.to_str().unwrap();
+    let long = music.join("long.wav");
+    ffmpeg(&["-i", c, "-i", c, "-i", c, "-filter_complex", "[0:a][1:a][2:a]concat=n=3:v=0:a=1", "-t", "70", long.to_str().unwrap()]);
+    for stem in ["bensound-actionable", "bensound-dubstep", "bensound-thejazzpiano"] {
+        fs::copy(upstream_audio(stem, "mp3"), music.join(format!("{stem}.mp3"))).unwrap();
+    }
+    let csv = d.join("labels.csv");
+    fs::write(
+        &csv,
+        "music/long.wav,jazz;happy\nmusic/bensound-thejazzpiano.mp3,jazz\nmusic/bensound-dubstep.mp3,electronic\n\
+         music/bensound-actionable.mp3,rock;happy\n",
+    )
+    .unwrap();
+    let json = d.join("eval.json");
+    let out = melotag(&[
+        "eval".as_ref(),
+        music.as_os_str(),
+        "--labels".as_ref(),
+        csv.as_os_str(),
+        "--mode".as_ref(),
+        "full".as_ref(),
+        "--model".as_ref(),
+        "crnn".as_ref(),
+        "--model".as_ref(),
+        "musicnn".as_ref(),
+        "--json".as_ref(),
+        json.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_json(&json);
+    assert_eq!(report["mode"], "full");
+    check_report(&report, &["choi2016_crnn", "musicnn_msd"], 4);
+
+    // Each model's scores are `melotag tag --mode full`'s, and (on the long track) not the centre's.
+    for (k, model) in ["crnn", "musicnn"].iter().enumerate() {
+        let scores_of = |mode: &str| {
+            let tag_json = d.join(format!("{model}-{mode}.json"));
+            let out = melotag_tag(&[
+                music.as_os_str(),
+                "--model".as_ref(),
+                model.as_ref(),
+                "--mode".as_ref(),
+                mode.as_ref(),
+                "--no-cache".as_ref(),
+                "--json".as_ref(),
+                tag_json.as_os_str(),
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            let tagged = read_json(&tag_json);
+            tagged["tracks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (file_name(t["path"].as_str().unwrap()), floats(&t["scores"])))
+                .collect::<BTreeMap<String, Vec<f64>>>()
+        };
+        let (full, center) = (scores_of("full"), scores_of("center"));
+        assert_eq!(full.len(), 4);
+        for (i, t) in report["tracks"].as_array().unwrap().iter().enumerate() {
+            let name = file_name(t["path"].as_str().unwrap());
+            let ours = floats(&report["models"][k]["scores"][i]);
+            let diff = |other: &[f64]| ours.iter().zip(other).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(diff(&full[&name]) < 1e-6, "{model} {name}: eval and `tag --mode full` differ by {}", diff(&full[&name]));
+            if name == "long.wav" {
+                assert!(diff(&center[&name]) > 1e-3, "{model}: the long track's whole-track scores are not its centre's");
+            }
+        }
+    }
+}

@@ -245,11 +245,90 @@ fn arrow_keys_filter_and_sort() {
     let first = |a: &MelotagApp| a.tracks[a.view[0]].title.clone();
     assert_eq!(first(h.state()), "gamma.wav");
 
-    h.state_mut().filter = "BET".into();
-    h.state_mut().invalidate_view();
-    h.step();
-    assert_eq!(h.state().view.len(), 1);
+    type_filter(&mut h, "BET");
+    let titles: Vec<String> = h.state().view.iter().map(|&i| h.state().tracks[i].title.clone()).collect();
+    assert_eq!(titles, ["beta.wav"]);
     assert!(h.query_by_label("1 of 3 tracks").is_some());
+}
+
+/// Replaces the filter box's text by typing `text` into it (select all, then type).
+fn type_filter(h: &mut Harness<'static, MelotagApp>, text: &str) {
+    let filter = h.get_by_role(egui::accesskit::Role::TextInput);
+    filter.click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    if text.is_empty() {
+        h.key_press(egui::Key::Backspace);
+    } else {
+        h.get_by_role(egui::accesskit::Role::TextInput).type_text(text);
+    }
+    h.step();
+    h.step();
+    assert_eq!(h.state().filter, text, "the box holds what was typed");
+}
+
+/// The file names of the listed rows, in order.
+fn listed(app: &MelotagApp) -> Vec<String> {
+    app.view.iter().map(|&i| app.tracks[i].path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn the_filter_box_matches_path_title_artist_and_tag_names() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let m = music.path();
+    std::fs::create_dir(m.join("Live Sessions")).unwrap();
+    write_tracks(m, &["alpha.wav"], 2.0);
+    write_tracks(&m.join("Live Sessions"), &["gig.wav"], 2.0);
+    // Title and artist from the tags (not in the path).
+    common::flac_excerpt(m, "x1.flac", "bensound-thejazzpiano", 4, None);
+    common::ffmpeg(&[
+        "-i",
+        m.join("x1.flac").to_str().unwrap(),
+        "-metadata",
+        "title=Moonlight Drive",
+        "-metadata",
+        "artist=Quartetto Zeta",
+        m.join("x2.flac").to_str().unwrap(),
+    ]);
+    std::fs::remove_file(m.join("x1.flac")).unwrap();
+    let mut h = harness(MelotagApp::new(None, options(m, data.path())));
+    step_until(&mut h, "the scan and the tags", |a| scanned(a, 3) && a.tracks.iter().any(|t| t.artist == "Quartetto Zeta"));
+    for (needle, want) in [
+        ("live sess", vec!["gig.wav"]), // a folder in the path
+        ("ALPHA", vec!["alpha.wav"]),   // the file name (title of an untagged file)
+        ("moonlight", vec!["x2.flac"]), // the title tag
+        ("zeta", vec!["x2.flac"]),      // the artist tag
+        (".wav", vec!["alpha.wav", "gig.wav"]),
+        ("nothing like it", vec![]),
+        ("", vec!["alpha.wav", "gig.wav", "x2.flac"]),
+    ] {
+        type_filter(&mut h, needle);
+        let mut got = listed(h.state());
+        got.sort();
+        assert_eq!(got, want, "filter {needle:?}");
+    }
+    // Tag names: analyse everything, then filter by one track's best tag.
+    h.get_by_label("Tag library").click();
+    step_until(&mut h, "the batch", |a| a.batch().is_some_and(|b| b.finished.is_some()));
+    h.step();
+    let app = h.state();
+    let tag = app.tracks.iter().find(|t| t.title == "Moonlight Drive").unwrap().top_tags[0].clone();
+    let mut want: Vec<String> = app
+        .tracks
+        .iter()
+        .filter(|t| {
+            t.top_tags.iter().any(|x| x.eq_ignore_ascii_case(&tag)) || t.path.to_string_lossy().to_lowercase().contains(&tag.to_lowercase())
+        })
+        .map(|t| t.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    want.sort();
+    assert!(want.contains(&"x2.flac".to_string()));
+    type_filter(&mut h, &tag.to_uppercase());
+    let mut got = listed(h.state());
+    got.sort();
+    assert_eq!(got, want, "filter by the tag {tag:?}");
 }
 
 #[test]
@@ -271,7 +350,10 @@ fn settings_survive_a_restart() {
     }
     let music = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["one.wav", "two.wav"], 1.0);
     let mut app = MelotagApp::new(None, options(music.path(), data.path()));
+    assert_ne!(app.persisted.model_id, "choi2016_cnn", "the default model is another one");
+    app.persisted.model_id = "choi2016_cnn".into();
     app.persisted.mode = melotag::engine::analysis::Mode::Full;
     app.persisted.sort = melotag::app::SortColumn::Duration;
     app.persisted.compare_models = true;
@@ -285,6 +367,12 @@ fn settings_survive_a_restart() {
     assert_eq!(restored.persisted.sort, melotag::app::SortColumn::Duration);
     assert!(restored.persisted.compare_models, "the Compare models toggle is remembered");
     assert_eq!(restored.persisted.last_folder.as_deref(), Some(music.path()));
+    assert_eq!(restored.manifest().map(|m| m.id.clone()).as_deref(), Some("choi2016_cnn"), "the model in use is the remembered one");
+    // Without a folder on the command line, the last folder opens again.
+    let mut h = harness(restored);
+    step_until(&mut h, "the remembered folder's scan", |a| scanned(a, 2));
+    assert_eq!(h.state().folder.as_deref(), Some(music.path()));
+    assert!(h.query_by_label("2 tracks").is_some());
 }
 
 #[test]
@@ -360,15 +448,18 @@ fn json_to_dev_null_leaves_the_device_alone() {
     assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device(), "/dev/null is still a device");
 }
 
-/// `melotag tag FILE --model MODEL --json`: the file's 50 scores.
-fn cli_scores(data: &Path, file: &Path, model: &str) -> Vec<f64> {
-    let json = data.join(format!("{model}.json"));
+/// `melotag tag FILE --model MODEL --no-cache --json`, in a data folder of its own (so it
+/// neither reads nor writes the app's cache): the file's 50 scores.
+fn cli_scores(file: &Path, model: &str) -> Vec<f64> {
+    let data = tempfile::tempdir().unwrap();
+    let json = data.path().join(format!("{model}.json"));
     let o = common::melotag_data(
-        data,
-        &["tag".as_ref(), file.as_os_str(), "--model".as_ref(), model.as_ref(), "--json".as_ref(), json.as_os_str()],
+        data.path(),
+        &["tag".as_ref(), file.as_os_str(), "--model".as_ref(), model.as_ref(), "--no-cache".as_ref(), "--json".as_ref(), json.as_os_str()],
     );
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let report = common::read_json(&json);
+    assert_eq!(report["tracks"].as_array().unwrap().len(), 1);
     report["tracks"][0]["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
 }
 
@@ -398,9 +489,24 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
     let models = h.state_mut().compare_scores();
     assert_eq!(models.len(), 2);
     let file = music.path().join("b.wav");
+    // The app analysed the other model in the background and cached it: its row is in the
+    // app's cache (nothing else wrote to that folder).
+    let cache = melotag::engine::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap().cache;
+    let stamp = melotag::engine::cache::FileStamp::of(&file).unwrap();
+    let cnn = melotag::engine::model::resolve_model("cnn").unwrap();
+    let row = cache.get(&file, stamp, &cnn, melotag::engine::analysis::Mode::Center).unwrap().expect("the app cached the CNN's result");
+    let cached: Vec<f32> = match row {
+        Ok(analysis) => analysis.scores,
+        Err(e) => panic!("cached error: {e:?}"),
+    };
+    let mut checked = 0;
     for (m, state) in &models {
         let CompareState::Done(scores) = state else { panic!("{}: {state:?}", m.id) };
-        let cli = cli_scores(data.path(), &file, &m.id);
+        if m.id == "choi2016_cnn" {
+            assert_eq!(scores, &cached, "the bars show what was cached");
+        }
+        // Against an independent analysis of the same file.
+        let cli = cli_scores(&file, &m.id);
         assert_eq!(scores.len(), 50);
         for (i, (&got, &want)) in scores.iter().zip(&cli).enumerate() {
             assert!((got as f64 - want).abs() < 1e-5, "{} {}: {got} vs {want}", m.id, m.tags[i]);
@@ -409,12 +515,9 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
         let best = (0..50).max_by(|&i, &j| cli[i].total_cmp(&cli[j])).unwrap();
         let label = format!("{} — {} {:.3}", m.name, m.tags[best], cli[best]);
         assert!(h.query_by_label(&label).is_some(), "{label:?} is shown");
+        checked += 1;
     }
-    // The other model's result went to the cache.
-    let cache = melotag::engine::cache::Cache::open_at(&data.path().join("cache.sqlite")).unwrap().cache;
-    let stamp = melotag::engine::cache::FileStamp::of(&file).unwrap();
-    let cnn = melotag::engine::model::resolve_model("cnn").unwrap();
-    assert!(cache.get(&file, stamp, &cnn, melotag::engine::analysis::Mode::Center).unwrap().is_some());
+    assert_eq!(checked, 2);
 }
 
 #[test]
@@ -441,9 +544,11 @@ fn the_evaluation_window_matches_melotag_eval_from_tags() {
             out.to_str().unwrap(),
         ]);
     }
-    let json = data.path().join("eval.json");
+    // The command line in a data folder of its own: nothing shared with the app's.
+    let cli_data = tempfile::tempdir().unwrap();
+    let json = cli_data.path().join("eval.json");
     let o = common::melotag_data(
-        data.path(),
+        cli_data.path(),
         &["eval".as_ref(), music.path().as_os_str(), "--from-tags".as_ref(), "--json".as_ref(), json.as_os_str()],
     );
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -483,4 +588,123 @@ fn the_evaluation_window_matches_melotag_eval_from_tags() {
     step_until(&mut h, "the evaluation", |a| a.eval.as_ref().is_some_and(|e| e.outcome.is_some()));
     h.step();
     assert!(h.query_by_label(melotag::app::ui::eval_ui::NO_LABELS_TEXT).is_some());
+}
+
+/// The spectrogram's rectangle (its accessibility node reports when it was drawn).
+fn spectrogram_rect(h: &Harness<'static, MelotagApp>) -> egui::Rect {
+    h.get_by_label_contains("first columns after").rect()
+}
+
+/// The x of the playhead drawn in the last frame: the white 2-point line spanning `rect`.
+fn playhead_x(h: &Harness<'static, MelotagApp>, rect: egui::Rect) -> Option<f32> {
+    let lines: Vec<f32> = h
+        .output()
+        .shapes
+        .iter()
+        .filter_map(|c| match &c.shape {
+            egui::Shape::LineSegment { points, stroke }
+                if stroke.width == 2.0
+                    && stroke.color == egui::Color32::WHITE
+                    && points[0].x == points[1].x
+                    && points[0].y == rect.top()
+                    && points[1].y == rect.bottom() =>
+            {
+                Some(points[0].x)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(lines.len() <= 1, "one playhead: {lines:?}");
+    lines.first().copied()
+}
+
+/// Clicks the spectrogram at `fraction` of its width.
+fn click_spectrogram(h: &mut Harness<'static, MelotagApp>, rect: egui::Rect, fraction: f32) {
+    let pos = egui::pos2(rect.left() + fraction * rect.width(), rect.center().y);
+    h.event(egui::Event::PointerMoved(pos));
+    h.step();
+    h.event(egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed: true, modifiers: egui::Modifiers::NONE });
+    h.step();
+    h.event(egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed: false, modifiers: egui::Modifiers::NONE });
+    h.step();
+}
+
+/// Plays `seconds` on the null output and draws a frame.
+fn play_for(h: &mut Harness<'static, MelotagApp>, clock: &melotag::app::player::NullClock, seconds: f64) {
+    clock.advance(Duration::from_secs_f64(seconds));
+    h.step();
+}
+
+#[test]
+fn playback_space_click_to_seek_and_the_playhead() {
+    let music = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_tracks(music.path(), &["a.wav"], 10.0);
+    let mut app = MelotagApp::new(None, options(music.path(), data.path()));
+    // No sound card in tests: the same rodio player, mixed into an output whose clock we move.
+    let (playback, clock) = melotag::app::player::Playback::null_output();
+    app.playback = playback;
+    let mut h = harness(app);
+    step_until(&mut h, "the scan", |a| scanned(a, 1));
+    h.get_by_label("a.wav").click();
+    step_until(&mut h, "the audio", |a| a.track_view.as_ref().is_some_and(|tv| tv.spec.done) && a.playback.is_loaded());
+    h.step();
+    let pos = |h: &Harness<'static, MelotagApp>| h.state().playback.position_s();
+    assert!((h.state().playback.duration_s() - 10.0).abs() < 1e-3);
+    assert!(!h.get_by_label("Play").accesskit_node().is_disabled(), "Play is enabled with an output");
+    assert!(h.query_by_label("0:00 / 0:10").is_some());
+    let rect = spectrogram_rect(&h);
+    let x_of = |seconds: f64| rect.left() + (seconds / 10.0) as f32 * rect.width();
+    let near = |x: Option<f32>, want: f32| x.is_some_and(|x| (x - want).abs() <= 1.0);
+    assert!(near(playhead_x(&h, rect), rect.left()), "the playhead starts at the left edge: {:?}", playhead_x(&h, rect));
+
+    // Paused, nothing moves however long the output plays.
+    play_for(&mut h, &clock, 1.0);
+    assert_eq!(pos(&h), 0.0);
+
+    // A click at 30 % of the width seeks to 3 s (the seek happens on the audio thread: play a
+    // little until it has); still paused.
+    click_spectrogram(&mut h, rect, 0.3);
+    step_until(&mut h, "the seek", |a| {
+        clock.advance(Duration::from_millis(5));
+        (a.playback.position_s() - 3.0).abs() < 1e-6
+    });
+    assert!(!h.state().playback.is_playing());
+    h.step();
+    assert!(near(playhead_x(&h, rect), x_of(3.0)), "playhead {:?} at 3 s = {}", playhead_x(&h, rect), x_of(3.0));
+
+    // Space plays: 2 s of output later the playhead is at 5 s; Space again pauses.
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(h.state().playback.is_playing());
+    assert!(h.query_by_label("Pause").is_some(), "the button says Pause while playing");
+    play_for(&mut h, &clock, 2.0);
+    assert!((pos(&h) - 5.0).abs() < 0.01, "position {}", pos(&h));
+    h.step();
+    assert!(near(playhead_x(&h, rect), x_of(pos(&h))), "playhead {:?} at {} s", playhead_x(&h, rect), pos(&h));
+    assert!(h.query_by_label("0:05 / 0:10").is_some());
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(!h.state().playback.is_playing());
+    // The audio thread takes the order within 5 ms of audio, then nothing moves.
+    play_for(&mut h, &clock, 0.01);
+    let paused_at = pos(&h);
+    assert!((paused_at - 5.0).abs() < 0.01, "paused at {paused_at}");
+    play_for(&mut h, &clock, 1.0);
+    assert_eq!(pos(&h), paused_at, "paused");
+
+    // The Play button does what Space does; played to the end, playback stops there and
+    // starts again from the beginning.
+    h.get_by_label("Play").click();
+    h.step();
+    assert!(h.state().playback.is_playing());
+    play_for(&mut h, &clock, 6.0);
+    assert!(!h.state().playback.is_playing(), "stopped at the end");
+    assert!((pos(&h) - 10.0).abs() < 1e-6, "at the end: {}", pos(&h));
+    h.key_press(egui::Key::Space);
+    h.step();
+    play_for(&mut h, &clock, 0.5);
+    assert!(h.state().playback.is_playing());
+    // (rodio's queue plays up to a few tens of ms of silence before a newly queued source)
+    assert!((0.4..=0.5).contains(&pos(&h)), "from the beginning again: {}", pos(&h));
 }

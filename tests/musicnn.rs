@@ -40,12 +40,13 @@ fn full_mode_matches_musicnns_extractor() {
 
     let ours_json = dir.path().join("ours.json");
     let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
-    args.extend(["--json".as_ref(), ours_json.as_os_str()]);
+    args.extend(["--no-cache".as_ref(), "--json".as_ref(), ours_json.as_os_str()]);
     args.extend(files.iter().map(|f| f.as_os_str()));
     let out = melotag_tag(&args);
     assert!(out.status.success(), "melotag failed: {}", String::from_utf8_lossy(&out.stderr));
     let ours = read_json(&ours_json);
     assert_eq!(ours["model"], "musicnn_msd");
+    assert_eq!(ours["tracks"].as_array().unwrap().len(), STEMS.len());
 
     let ref_json = dir.path().join("reference.json");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/musicnn_reference.py");
@@ -62,6 +63,7 @@ fn full_mode_matches_musicnns_extractor() {
         .expect("running tools/musicnn_reference.py");
     assert!(out.status.success(), "musicnn reference failed: {}", String::from_utf8_lossy(&out.stderr));
     let reference = read_json(&ref_json);
+    assert_eq!(reference["tracks"].as_object().unwrap().len(), STEMS.len());
 
     let tags: Vec<String> = ours["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
     let ref_tags: Vec<String> = reference["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
@@ -91,8 +93,9 @@ fn full_mode_matches_musicnns_extractor() {
             top(&tags, &scores),
             top(&tags, &ref_scores)
         );
-        assert!(d <= 0.02, "{name}: track scores differ from musicnn's by {d:.4} (> 0.02)");
-        assert!(dp <= 0.02, "{name}: patch scores differ from musicnn's by {dp:.4} (> 0.02)");
+        // Measured: track 0.00098, patch 0.00244 at worst (the two resamplers differ).
+        assert!(d <= 0.002, "{name}: track scores differ from musicnn's by {d:.5} (> 0.002)");
+        assert!(dp <= 0.005, "{name}: patch scores differ from musicnn's by {dp:.5} (> 0.005)");
         worst_track = worst_track.max(d);
         worst_patch = worst_patch.max(dp);
         if name == "bensound-thejazzpiano.mp3" {
@@ -108,11 +111,12 @@ fn full_mode_matches_musicnns_extractor() {
     let same_json = dir.path().join("same.json");
     let wavs: Vec<PathBuf> = STEMS.iter().map(|s| same_audio.join(format!("{s}.wav"))).collect();
     let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
-    args.extend(["--json".as_ref(), same_json.as_os_str()]);
+    args.extend(["--no-cache".as_ref(), "--json".as_ref(), same_json.as_os_str()]);
     args.extend(wavs.iter().map(|f| f.as_os_str()));
     let out = melotag_tag(&args);
     assert!(out.status.success(), "melotag failed: {}", String::from_utf8_lossy(&out.stderr));
     let same = read_json(&same_json);
+    assert_eq!(same["tracks"].as_array().unwrap().len(), STEMS.len());
     let mut worst = 0.0f64;
     for (file, wav) in files.iter().zip(&wavs) {
         let track = same["tracks"]
@@ -129,7 +133,8 @@ fn full_mode_matches_musicnns_extractor() {
         }
     }
     println!("same samples: max |melotag - musicnn| per patch {worst:.2e}");
-    assert!(worst <= 1e-4, "on identical samples melotag differs from musicnn by {worst:.2e}");
+    // Measured: 4.4e-6 (float16 rounding of the mel power, ONNX Runtime vs TensorFlow).
+    assert!(worst <= 1e-5, "on identical samples melotag differs from musicnn by {worst:.2e}");
 }
 
 #[test]
@@ -155,7 +160,9 @@ fn center_mode_hears_jazz_and_short_clips_get_one_patch() {
         assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
         let report = read_json(&json);
         let tags: Vec<String> = report["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
-        for t in report["tracks"].as_array().unwrap() {
+        let tracks = report["tracks"].as_array().unwrap();
+        assert_eq!(tracks.len(), 2, "{mode}");
+        for t in tracks {
             let path = t["path"].as_str().unwrap();
             let scores = floats(&t["scores"]);
             assert_eq!(scores.len(), 50, "{mode} {path}: {t}");

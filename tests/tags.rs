@@ -739,48 +739,33 @@ fn a_read_only_folder_is_a_clear_per_file_error() {
     fs::set_permissions(&locked_dir, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// Unmounts on drop.
-struct Mount(PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_is_a_clear_error_and_the_original_is_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let data = d.join("data");
-    let small = d.join("small");
-    fs::create_dir(&small).unwrap();
-    // A 1 MiB tmpfs needs root (or a user namespace); skip where it can't be had.
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&small)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a small tmpfs here");
-        return;
-    }
-    let _mount = Mount(small.clone());
+    let small_dir = d.join("small");
+    fs::create_dir(&small_dir).unwrap();
+    // A real 1 MiB filesystem (tmpfs in a mount namespace of its own: no root needed).
+    let small = SmallFs::mount(&small_dir, 1024);
     let src = upstream_audio("bensound-cute", "mp3");
-    let ogg = small.join("a.ogg");
-    ffmpeg(&["-i", src.to_str().unwrap(), "-t", "20", "-map", "0:a", "-c:a", "libvorbis", "-q:a", "3", ogg.to_str().unwrap()]);
-    let size = fs::metadata(&ogg).unwrap().len();
+    let ogg_here = small.host("a.ogg");
+    ffmpeg(&["-i", src.to_str().unwrap(), "-t", "20", "-map", "0:a", "-c:a", "libvorbis", "-q:a", "3", ogg_here.to_str().unwrap()]);
+    let size = fs::metadata(&ogg_here).unwrap().len();
     assert!(size > 100_000 && size < 500_000, "{size}");
     // Leave less room than a copy of the file needs.
     let free = 1024 * 1024 - size as usize;
-    let _ = fs::write(small.join("filler"), vec![0u8; free.saturating_sub(50_000)]);
-    let bytes = fs::read(&ogg).unwrap();
-    let out = run(&data, &os(&["write", "--model", "crnn", "--yes", ogg.to_str().unwrap()]));
+    fs::write(small.host("filler"), vec![0u8; free.saturating_sub(50_000)]).unwrap();
+    let bytes = fs::read(&ogg_here).unwrap();
+    let ogg = small.path().join("a.ogg");
+    let mut cmd = command(&data);
+    cmd.args(["write", "--model", "crnn", "--yes"]).arg(&ogg);
+    let out = small.wrap(&cmd).stdin(std::process::Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("a.ogg") && stderr.contains("no space left"), "{stderr}");
-    assert_eq!(fs::read(&ogg).unwrap(), bytes);
-    let names: Vec<String> = fs::read_dir(&small).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(fs::read(&ogg_here).unwrap(), bytes);
+    let names: Vec<String> = fs::read_dir(small.host("")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
     // Nothing to undo: the failed write was not journalled as done.
     let out = run(&data, &os(&["undo", "--last"]));
@@ -789,11 +774,9 @@ fn a_full_disk_is_a_clear_error_and_the_original_is_untouched() {
 
 #[test]
 fn on_a_terminal_it_asks_first() {
-    // `script` gives melotag a terminal and feeds it our answer.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` here");
-        return;
-    }
+    // `script` (util-linux, installed by `make setup`) gives melotag a terminal and feeds it our answer.
+    let version = std::process::Command::new("script").arg("--version").output().expect("`script` not found: run `make setup`");
+    assert!(version.status.success(), "script --version: {}", String::from_utf8_lossy(&version.stderr));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let flac = fixture_flac(d, "a.flac", None);
@@ -803,6 +786,7 @@ fn on_a_terminal_it_asks_first() {
         let mut child = std::process::Command::new("script")
             .args(["-q", "-e", "-c", &cmd, "/dev/null"])
             .env("MELOTAG_DATA_DIR", d.join("data"))
+            .env("XDG_CONFIG_HOME", d.join("config"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()

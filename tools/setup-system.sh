@@ -15,6 +15,11 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 need_pkg libasound2-dev           # the desktop app's audio output (rodio → cpal → alsa-sys)
 need_cmd desktop-file-validate desktop-file-utils  # tests/install.rs checks the desktop entry
 need_cmd xmllint libxml2-utils    # tests/install.rs checks the icon is well-formed SVG
+# Tests: `script` gives `melotag write` a terminal (bsdutils on Debian 12, util-linux later);
+# unshare + nsenter mount the small tmpfs of the full-disk test in a namespace of its own.
+need_cmd script bsdutils
+need_cmd unshare util-linux
+need_cmd nsenter util-linux
 
 if ((${#missing[@]} == 0)); then
   exit 0

@@ -1,13 +1,58 @@
 //! Playback of the selected track with rodio: play/pause, seek, position. Without an audio
 //! device the app still runs; [`Playback::unavailable_reason`] says why the controls are off.
+//! [`Playback::null_output`] plays into no device at all: the same rodio player and mixer,
+//! whose samples are pulled by a [`NullClock`] instead of a sound card (tests, headless runs).
 
 use std::num::NonZero;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use rodio::Source as _;
+use rodio::mixer::{Mixer, MixerSource};
+
+/// Where the mixed samples go.
+enum Output {
+    /// The default audio device, which pulls the samples in real time.
+    Device(rodio::MixerDeviceSink),
+    /// Nowhere: a [`NullClock`] pulls them when told to.
+    Null(Mixer),
+}
+
+impl Output {
+    fn mixer(&self) -> &Mixer {
+        match self {
+            Output::Device(sink) => sink.mixer(),
+            Output::Null(mixer) => mixer,
+        }
+    }
+}
+
+/// The clock of a [`Playback::null_output`]: plays (pulls and drops) the mixed samples as a
+/// sound card would, only when told to, so that playback advances exactly as far as asked.
+#[derive(Clone)]
+pub struct NullClock {
+    source: Arc<Mutex<MixerSource>>,
+}
+
+impl NullClock {
+    /// Plays `d` of audio: the playing track advances by `d` (paused ones stay), seeks ordered
+    /// meanwhile take effect.
+    pub fn advance(&self, d: Duration) {
+        let mut source = self.source.lock().unwrap_or_else(|e| e.into_inner());
+        let per_second = f64::from(source.sample_rate().get()) * f64::from(source.channels().get());
+        let samples = (d.as_secs_f64() * per_second).round() as usize;
+        for _ in 0..samples {
+            // An empty mixer yields nothing: there is nothing to play then.
+            if source.next().is_none() {
+                break;
+            }
+        }
+    }
+}
 
 /// The output device (if any) and the loaded track.
 pub struct Playback {
-    sink: Option<rodio::MixerDeviceSink>,
+    sink: Option<Output>,
     /// Shared so that seeks (which wait for the audio thread) run off the UI thread.
     player: Option<Arc<rodio::Player>>,
     unavailable: Option<String>,
@@ -22,10 +67,18 @@ impl Playback {
         match rodio::DeviceSinkBuilder::open_default_sink() {
             Ok(mut sink) => {
                 sink.log_on_drop(false);
-                Playback { sink: Some(sink), player: None, unavailable: None, duration_s: 0.0, track: None }
+                Playback { sink: Some(Output::Device(sink)), player: None, unavailable: None, duration_s: 0.0, track: None }
             }
             Err(e) => Playback::unavailable(format!("No audio output device ({e})")),
         }
+    }
+
+    /// Playback into no device (mono, 48 kHz): everything works as with a device, and the
+    /// returned clock plays the audio.
+    pub fn null_output() -> (Playback, NullClock) {
+        let (mixer, source) = rodio::mixer::mixer(NonZero::<u16>::MIN, NonZero::new(48_000).expect("non-zero"));
+        let playback = Playback { sink: Some(Output::Null(mixer)), player: None, unavailable: None, duration_s: 0.0, track: None };
+        (playback, NullClock { source: Arc::new(Mutex::new(source)) })
     }
 
     /// Playback switched off, with the reason shown to the user.

@@ -16,19 +16,78 @@ pub fn upstream_audio(stem: &str, ext: &str) -> PathBuf {
     p
 }
 
-/// The real melotag binary, isolated: its data folder (analysis cache, undo journal), its
-/// config folder and its XDG data folders are in `data_dir`, never the user's (an installed
-/// melotag's models are not seen), logs off, standard input closed.
+/// The real melotag binary, isolated: its data folder (analysis cache, undo journal) and its
+/// config folder are `data_dir`, never the user's, and so are its home and XDG folders (no
+/// model or runtime installed in the user's data folders is seen: models and ONNX Runtime come
+/// from the source tree); logs off, standard input closed.
 pub fn command(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_melotag"));
+    command_of(Path::new(env!("CARGO_BIN_EXE_melotag")), data_dir)
+}
+
+/// Like [`command`] for a copy of the binary elsewhere.
+pub fn command_of(binary: &Path, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.env_remove("MELOTAG_LOG")
         .env_remove("RUST_LOG")
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("MELOTAG_MODELS_DIR")
         .env("MELOTAG_DATA_DIR", data_dir)
+        .env("HOME", data_dir.join("home"))
         .env("XDG_CONFIG_HOME", data_dir.join("config"))
-        .env("XDG_DATA_HOME", data_dir.join("share"))
-        .env("XDG_DATA_DIRS", data_dir.join("system-share"))
+        .env("XDG_DATA_HOME", data_dir.join("xdg-data"))
+        .env("XDG_CACHE_HOME", data_dir.join("xdg-cache"))
+        .env("XDG_DATA_DIRS", data_dir.join("xdg-data-dirs"))
         .stdin(std::process::Stdio::null());
     cmd
+}
+
+/// As root, makes `cmd` run as `nobody` (so that file permissions apply; the files it must
+/// reach have to be open to it); as anyone else permissions already apply. Returns whether it
+/// switched.
+pub fn as_nobody_if_root(cmd: &mut Command) -> bool {
+    use std::os::unix::process::CommandExt;
+    let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+    if root {
+        cmd.uid(65534).gid(65534);
+    }
+    root
+}
+
+/// A FLAC excerpt of a sample track (`seconds` from 0:05), with a title and, when given, a genre.
+pub fn flac_excerpt(dir: &Path, name: &str, stem: &str, seconds: u32, genre: Option<&str>) -> PathBuf {
+    let src = upstream_audio(stem, "mp3");
+    let out = dir.join(name);
+    let secs = seconds.to_string();
+    let mut args = vec!["-ss", "5", "-t", &secs, "-i", src.to_str().unwrap(), "-map", "0:a", "-metadata", "title=Excerpt"];
+    let g = genre.map(|g| format!("genre={g}"));
+    if let Some(g) = &g {
+        args.extend(["-metadata", g.as_str()]);
+    }
+    args.push(out.to_str().unwrap());
+    ffmpeg(&args);
+    out
+}
+
+/// Writes a 32-bit float WAV (mono): exact samples, no quantisation.
+pub fn write_wav_f32(path: &Path, sample_rate_hz: u32, samples: &[f32]) {
+    let data_len = samples.len() as u32 * 4;
+    let mut b = Vec::with_capacity(44 + data_len as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&3u16.to_le_bytes()); // WAVE_FORMAT_IEEE_FLOAT
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&sample_rate_hz.to_le_bytes());
+    b.extend_from_slice(&(sample_rate_hz * 4).to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&32u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, b).expect("writing wav");
 }
 
 /// Runs the real melotag binary with `args` in a fresh data folder of its own (so no run sees
@@ -142,4 +201,77 @@ pub fn png_bytes(dir: &Path) -> Vec<u8> {
     let bytes = std::fs::read(&png).unwrap();
     std::fs::remove_file(&png).unwrap();
     bytes
+}
+
+/// A small tmpfs (a real full disk: writes past its size fail with ENOSPC), mounted in a mount
+/// namespace of its own so that it needs no root: `unshare --user --map-root-user --mount`
+/// holds the mount while the value lives; the test reaches its files through
+/// `/proc/<holder>/root` ([`SmallFs::host`]) and runs programs inside it with `nsenter`
+/// ([`SmallFs::wrap`]), where the mount point is [`SmallFs::path`]. Panics when neither works
+/// (unshare and nsenter are util-linux, installed by `make setup`): never a silent skip.
+pub struct SmallFs {
+    holder: std::process::Child,
+    path: PathBuf,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size_kib` KiB over the (existing, empty) folder `at`.
+    pub fn mount(at: &Path, size_kib: u64) -> SmallFs {
+        use std::io::BufRead;
+        let script = format!("mount -t tmpfs -o size={size_kib}k tmpfs \"$0\" && echo mounted && exec sleep 100000");
+        let mut holder = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+            .arg(at)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) not found: run `make setup`");
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if line.trim() != "mounted" {
+            let out = holder.wait_with_output().unwrap();
+            panic!(
+                "cannot mount a {size_kib} KiB tmpfs in a user namespace at {}: {} (unprivileged user namespaces must be allowed)",
+                at.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        SmallFs { holder, path: at.to_path_buf() }
+    }
+
+    /// The mount point as programs run through [`SmallFs::wrap`] see it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where this test process reaches `relative` inside the tmpfs.
+    pub fn host(&self, relative: &str) -> PathBuf {
+        let inside = self.path.join(relative);
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(inside.strip_prefix("/").unwrap())
+    }
+
+    /// `cmd` run inside the namespace that sees the tmpfs (same user, same environment).
+    pub fn wrap(&self, cmd: &Command) -> Command {
+        let mut wrapped = Command::new("nsenter");
+        wrapped.args(["-t", &self.holder.id().to_string(), "--user", "--mount", "--preserve-credentials", "--"]);
+        wrapped.arg(cmd.get_program()).args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
