@@ -57,11 +57,39 @@ fn mean_precision_at_positives(labels: &[bool], scores: &[f64]) -> f64 {
     sum / positives.len() as f64
 }
 
+/// An MSD model's raw scores (`raw_tags` order) on canonical `names`: each name's best score
+/// among the model tags the taxonomy maps to it.
+fn canonical(raw_tags: &[String], raw: &[f64], names: &[String]) -> Vec<f64> {
+    names
+        .iter()
+        .map(|n| {
+            raw_tags
+                .iter()
+                .zip(raw)
+                .filter(|(t, _)| melotag::engine::tags::taxonomy::entry("msd", t).is_some_and(|e| e.name == n))
+                .map(|(_, &s)| s)
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect()
+}
+
 /// Checks a report's structure and recomputes every per-tag metric, macro average and skipped
 /// tag from its `tracks` labels and per-model `scores`.
 fn check_report(report: &serde_json::Value, want_models: &[&str], want_tracks: usize) {
+    // The models here share the MSD vocabulary: its canonical names (synonyms merged, e.g.
+    // "female vocalist(s)" → Female Vocals), in the taxonomy's order.
     let tags = strings(&report["tags"]);
-    assert_eq!(tags, tag_names());
+    let mut msd: Vec<String> = Vec::new();
+    for e in melotag::engine::tags::taxonomy::TAXONOMY.iter().filter(|e| e.vocabulary == "msd") {
+        if !msd.iter().any(|n| n == e.name) {
+            msd.push(e.name.to_string());
+        }
+    }
+    assert_eq!(msd.len(), 49, "50 MSD tags, two of them one name");
+    let order = melotag::engine::tags::taxonomy::canonical_names();
+    msd.sort_by_key(|n| order.iter().position(|o| o == n));
+    assert_eq!(tags, msd);
+    assert_eq!(tag_names().len(), 50);
     let tracks = report["tracks"].as_array().unwrap();
     assert_eq!(tracks.len(), want_tracks);
     let truth: Vec<BTreeSet<String>> = tracks.iter().map(|t| strings(&t["labels"]).into_iter().collect()).collect();
@@ -100,8 +128,10 @@ fn check_report(report: &serde_json::Value, want_models: &[&str], want_tracks: u
         assert!(m["parameters"].as_u64().unwrap() > 100_000, "{id}");
         assert!(m["time_per_clip_ms"].as_f64().unwrap() > 0.0, "{id}");
         let scores: Vec<Vec<f64>> = m["scores"].as_array().unwrap().iter().map(floats).collect();
+        assert_eq!(strings(&m["tags"]), tags, "{id}: an MSD model knows every MSD name");
+        assert_eq!(m["vocabulary"], "msd", "{id}");
         assert_eq!(scores.len(), want_tracks, "{id}");
-        assert!(scores.iter().all(|row| row.len() == 50 && row.iter().all(|s| (0.0..=1.0).contains(s))), "{id}");
+        assert!(scores.iter().all(|row| row.len() == 49 && row.iter().all(|s| (0.0..=1.0).contains(s))), "{id}");
         let per_tag = m["per_tag"].as_array().unwrap();
         let names: Vec<String> = per_tag.iter().map(|t| t["tag"].as_str().unwrap().to_string()).collect();
         assert_eq!(names, want_evaluated, "{id}");
@@ -203,23 +233,24 @@ fn eval_with_a_labels_csv() {
     check_report(&report, &["choi2016_crnn", "musicnn_msd"], 5);
     let labels = labels_by_file(&report);
     let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(labels["bensound-thejazzpiano.mp3"], l(&["jazz", "beautiful", "instrumental"]));
-    assert_eq!(labels["bensound-cute.mp3"], l(&["jazz", "beautiful", "happy"]));
-    assert_eq!(labels["bensound-dubstep.mp3"], l(&["electronic", "dance", "beautiful"]));
-    assert_eq!(labels["dubstep mono.flac"], l(&["electronic", "dance", "beautiful"]));
-    assert_eq!(labels["bensound-actionable.mp3"], l(&["rock", "beautiful", "Hip-Hop"]));
+    // Labels are the taxonomy's canonical names, in its order.
+    assert_eq!(labels["bensound-thejazzpiano.mp3"], l(&["Jazz", "Beautiful", "Instrumental"]));
+    assert_eq!(labels["bensound-cute.mp3"], l(&["Jazz", "Beautiful", "Happy"]));
+    assert_eq!(labels["bensound-dubstep.mp3"], l(&["Electronic", "Dance", "Beautiful"]));
+    assert_eq!(labels["dubstep mono.flac"], l(&["Electronic", "Dance", "Beautiful"]));
+    assert_eq!(labels["bensound-actionable.mp3"], l(&["Rock", "Beautiful", "Hip-Hop"]));
     let ex = excluded(&report);
     assert_eq!(ex.keys().collect::<Vec<_>>(), ["broken.mp3", "unlabelled.ogg"]);
     assert_eq!(ex["unlabelled.ogg"], "not in the labels CSV");
     assert!(ex["broken.mp3"].contains("choi2016_crnn") && ex["broken.mp3"].contains("musicnn_msd"), "{ex:?}");
     assert_eq!(report["unknown_labels"], serde_json::json!({"dub step": 1}));
-    // Evaluated: rock, electronic, dance, jazz, instrumental, Hip-Hop, happy; "beautiful" is on
-    // every track (no negatives), the other 42 tags on none.
+    // Evaluated: Rock, Electronic, Dance, Jazz, Instrumental, Hip-Hop, Happy; "Beautiful" is on
+    // every track (no negatives), the other 41 of the 49 names on none.
     let m0 = &report["models"][0];
     assert_eq!(m0["per_tag"].as_array().unwrap().len(), 7);
     let skipped = report["skipped_tags"].as_array().unwrap();
-    assert_eq!(skipped.len(), 43);
-    let beautiful = skipped.iter().find(|t| t["tag"] == "beautiful").unwrap();
+    assert_eq!(skipped.len(), 42);
+    let beautiful = skipped.iter().find(|t| t["tag"] == "Beautiful").unwrap();
     assert_eq!((beautiful["positives"].as_u64(), beautiful["negatives"].as_u64()), (Some(5), Some(0)));
 
     // The scores are those `melotag tag` gives.
@@ -233,17 +264,19 @@ fn eval_with_a_labels_csv() {
     let tagged = read_json(&tag_json);
     let tag_scores: BTreeMap<String, Vec<f64>> =
         tagged["tracks"].as_array().unwrap().iter().map(|t| (file_name(t["path"].as_str().unwrap()), floats(&t["scores"]))).collect();
+    let raw_tags = strings(&tagged["tags"]);
+    let names = strings(&report["models"][0]["tags"]);
     for (i, t) in report["tracks"].as_array().unwrap().iter().enumerate() {
         let name = file_name(t["path"].as_str().unwrap());
         let ours = floats(&report["models"][0]["scores"][i]);
-        let theirs = &tag_scores[&name];
-        let diff = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let theirs = canonical(&raw_tags, &tag_scores[&name], &names);
+        let diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(diff < 1e-6, "{name}: eval and tag scores differ by {diff}");
     }
 
     // The table: one line per model, the per-tag rows, the skipped tags.
     for needle in
-        ["choi2016_crnn", "musicnn_msd", "ROC-AUC", "Hip-Hop", "skipped, no positives (42)", "skipped, no negatives (1): beautiful"]
+        ["choi2016_crnn", "musicnn_msd", "ROC-AUC", "Hip-Hop", "skipped, no positives (41)", "skipped, no negatives (1): Beautiful"]
     {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
@@ -288,11 +321,11 @@ fn eval_from_genre_and_mood_tags() {
     check_report(&report, &["choi2016_crnn"], 6);
     let labels = labels_by_file(&report);
     let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert_eq!(labels["cute.mp3"], l(&["jazz"]));
-    assert_eq!(labels["piano.mp3"], l(&["jazz"]));
-    assert_eq!(labels["dubstep.mp3"], l(&["electronic", "dance"]));
+    assert_eq!(labels["cute.mp3"], l(&["Jazz"]));
+    assert_eq!(labels["piano.mp3"], l(&["Jazz"]));
+    assert_eq!(labels["dubstep.mp3"], l(&["Electronic", "Dance"]));
     assert_eq!(labels["actionable.mp3"], l(&["Hip-Hop"]));
-    assert_eq!(labels["actionable.flac"], l(&["rock", "happy"]));
+    assert_eq!(labels["actionable.flac"], l(&["Rock", "Happy"]));
     // A genre outside the vocabulary still makes the track a negative for every tag.
     assert_eq!(labels["polka.mp3"], Vec::<String>::new());
     assert_eq!(report["unknown_labels"], serde_json::json!({"Polka": 1}));
@@ -300,7 +333,7 @@ fn eval_from_genre_and_mood_tags() {
     assert_eq!(ex.keys().collect::<Vec<_>>(), ["untagged.mp3"]);
     assert_eq!(ex["untagged.mp3"], "no genre or mood tag");
     let evaluated: Vec<&str> = report["models"][0]["per_tag"].as_array().unwrap().iter().map(|t| t["tag"].as_str().unwrap()).collect();
-    assert_eq!(evaluated, ["rock", "electronic", "dance", "jazz", "Hip-Hop", "happy"]);
+    assert_eq!(evaluated, ["Rock", "Electronic", "Dance", "Jazz", "Hip-Hop", "Happy"]);
 }
 
 #[test]
@@ -414,7 +447,11 @@ fn eval_in_full_mode_scores_whole_tracks_like_tag_does() {
         for (i, t) in report["tracks"].as_array().unwrap().iter().enumerate() {
             let name = file_name(t["path"].as_str().unwrap());
             let ours = floats(&report["models"][k]["scores"][i]);
-            let diff = |other: &[f64]| ours.iter().zip(other).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let names = strings(&report["models"][k]["tags"]);
+            let diff = |other: &[f64]| {
+                let other = canonical(&tag_names(), other, &names);
+                ours.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+            };
             assert!(diff(&full[&name]) < 1e-6, "{model} {name}: eval and `tag --mode full` differ by {}", diff(&full[&name]));
             if name == "long.wav" {
                 assert!(diff(&center[&name]) > 1e-3, "{model}: the long track's whole-track scores are not its centre's");

@@ -79,13 +79,15 @@ fn opening_a_folder_and_clicking_a_track_shows_its_tag_scores() {
     let manifest = app.manifest().unwrap();
     let scores = &track.analysis.as_ref().unwrap().scores;
     assert_eq!(scores.len(), 50);
-    let best = (0..scores.len()).max_by(|&i, &j| scores[i].total_cmp(&scores[j])).unwrap();
-    let label = format!("{} {:.3}", manifest.tags[best], scores[best]);
+    // The tag view names the strongest canonical tag with its score, as does the table.
+    let canonical = melotag::engine::tags::policy::canonical_scores(&manifest.entries(), scores);
+    let best = canonical.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
+    let label = format!("{} {:.3}", best.name, best.score);
     assert!(h.query_by_label(&label).is_some(), "tag label {label:?} is shown");
-    assert!(h.query_by_label("Top tags:").is_some());
+    assert!(h.query_by_label("Show all tags").is_some());
     // The table's status and top-tag columns are filled in too.
     assert!(h.query_all_by_label("done").count() >= 1);
-    assert!(h.query_all_by_label_contains(&manifest.tags[best]).count() >= 2, "table and panel");
+    assert!(h.query_all_by_label_contains(best.name).count() >= 2, "table and panel");
 
     // Whole-track mode: the selected track is analysed again, with a taggram.
     let model_id = manifest.id.clone();
@@ -95,7 +97,8 @@ fn opening_a_folder_and_clicking_a_track_shows_its_tag_scores() {
             .is_some_and(|t| t.status == Status::Done && t.analysis.as_ref().is_some_and(|x| x.windows.is_some()))
     });
     h.step();
-    assert!(h.query_by_label("Top tags:").is_some());
+    assert!(h.query_by_label("Show all tags").is_some());
+    assert!(h.query_all_by_label_contains(" at 0 s").count() == 0, "the taggram's hover text only shows on hover");
     let spec = &h.state().track_view.as_ref().unwrap().spec;
     assert!(spec.columns > 0 && spec.received == spec.columns, "every column arrived: {}/{}", spec.received, spec.columns);
     assert!((spec.duration_s - 4.0).abs() < 0.01, "duration {}", spec.duration_s);
@@ -479,13 +482,21 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
     h.get_by_label("b.wav").click();
     step_until(&mut h, "b.wav's analysis", |a| a.track_by_path(&music.path().join("b.wav")).is_some_and(|t| t.status == Status::Done));
     h.step();
-    assert!(h.query_by_label("Top tags:").is_some());
+    let single = {
+        let app = h.state();
+        let t = app.track_by_path(&music.path().join("b.wav")).unwrap();
+        let canonical =
+            melotag::engine::tags::policy::canonical_scores(&app.manifest().unwrap().entries(), &t.analysis.as_ref().unwrap().scores);
+        let best = canonical.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap().clone();
+        format!("{} {:.3}", best.name, best.score)
+    };
+    assert!(h.query_by_label(&single).is_some(), "{single:?} in the single-model view");
     h.get_by_label("Compare models").click();
     step_until(&mut h, "the other model's result", |a| a.compare.values().any(|s| matches!(s, CompareState::Done(_))));
     h.step();
     h.step();
     assert!(h.state().persisted.compare_models, "the toggle is a persisted setting");
-    assert!(h.query_by_label("Top tags:").is_none(), "the single-model bars give way");
+    assert!(h.query_by_label(&single).is_none(), "the single-model bars give way");
     let models = h.state_mut().compare_scores();
     assert_eq!(models.len(), 2);
     let file = music.path().join("b.wav");
@@ -511,9 +522,11 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
         for (i, (&got, &want)) in scores.iter().zip(&cli).enumerate() {
             assert!((got as f64 - want).abs() < 1e-5, "{} {}: {got} vs {want}", m.id, m.tags[i]);
         }
-        // Each model's legend line with its best tag and score.
-        let best = (0..50).max_by(|&i, &j| cli[i].total_cmp(&cli[j])).unwrap();
-        let label = format!("{} — {} {:.3}", m.name, m.tags[best], cli[best]);
+        // Each model's legend line with its best canonical tag and score.
+        let scores32: Vec<f32> = cli.iter().map(|&x| x as f32).collect();
+        let canonical = melotag::engine::tags::policy::canonical_scores(&m.entries(), &scores32);
+        let best = canonical.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
+        let label = format!("{} — {} {:.3}", m.name, best.name, best.score);
         assert!(h.query_by_label(&label).is_some(), "{label:?} is shown");
         checked += 1;
     }

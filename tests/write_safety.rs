@@ -113,7 +113,10 @@ fn rich_real_world_tags_survive_a_write_and_undo_gives_back_every_byte() {
             continue;
         }
         assert_ne!(fs::read(f).unwrap(), fs::read(&original).unwrap(), "{} was written", f.display());
-        let cmp = independent_compare(&original, f, WRITTEN);
+        // A file without an ID3v2 tag gets one (its version item is new).
+        let no_id3 = ["notag.mp3", "ape_id3v1.mp3"].iter().any(|n| name == OsStr::new(n));
+        let ignore = if no_id3 { format!("{WRITTEN},(version)") } else { WRITTEN.to_string() };
+        let cmp = independent_compare(&original, f, &ignore);
         assert!(cmp.status.success(), "{}: something besides the written fields changed:\n{}", f.display(), text(&cmp));
     }
     // The ones lofty lost data on: v2.3 RVA2/TDRC/WXXX/pictures, ETCO, and a WAV's INFO genre

@@ -107,9 +107,13 @@ install_all() {
   for manifest in "$tree"/models/*.toml; do
     [[ -f $manifest ]] || continue
     onnx=$(sed -n 's/^onnx *= *"\([^"]*\)".*/\1/p' "$manifest")
-    [[ -n $onnx ]] || die "$manifest names no onnx file"
-    [[ -f $tree/models/$onnx ]] || die "model $tree/models/$onnx is missing; run \`make setup\`"
     add "$manifest" "share/melotag/models/$(basename "$manifest")" 644
+    if [[ -z $onnx ]]; then
+      # A tagger made of other models (`parts = [...]`) has no file of its own.
+      grep -q '^parts *=' "$manifest" || die "$manifest names no onnx file"
+      continue
+    fi
+    [[ -f $tree/models/$onnx ]] || die "model $tree/models/$onnx is missing; run \`make setup\`"
     add "$tree/models/$onnx" "share/melotag/models/$onnx" 644
     found=$((found + 1))
   done

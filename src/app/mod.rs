@@ -30,6 +30,7 @@ use crate::engine::analysis::{self, Analysis, Control, Event, JobConfig, Mode, T
 use crate::engine::cache::{Cache, FileStamp};
 use crate::engine::model::{self, Manifest};
 use crate::engine::pipeline::{self, Need};
+use crate::engine::tags::taxonomy::Entry;
 
 /// Key of [`Persisted`] in eframe's storage.
 pub const STORAGE_KEY: &str = "melotag-app";
@@ -74,6 +75,8 @@ pub struct Persisted {
     pub ascending: bool,
     /// Show every converted model's tag bars for the selected track side by side.
     pub compare_models: bool,
+    /// Show every tag of each category, not only the strongest.
+    pub show_all_tags: bool,
 }
 
 impl Default for Persisted {
@@ -85,6 +88,7 @@ impl Default for Persisted {
             sort: SortColumn::Title,
             ascending: true,
             compare_models: false,
+            show_all_tags: false,
         }
     }
 }
@@ -243,15 +247,16 @@ impl Track {
         );
     }
 
-    fn set_outcome(&mut self, outcome: Result<Analysis, TrackError>, tags: &[String]) {
+    fn set_outcome(&mut self, outcome: Result<Analysis, TrackError>, tags: &[Option<&'static Entry>]) {
         match outcome {
             Ok(a) => {
                 if a.duration_s.is_some() {
                     self.duration_s = a.duration_s;
                 }
-                let mut ranked: Vec<(usize, f32)> = a.scores.iter().copied().enumerate().collect();
-                ranked.sort_by(|x, y| y.1.total_cmp(&x.1));
-                self.top_tags = ranked.iter().take(3).filter_map(|&(i, _)| tags.get(i).cloned()).collect();
+                // The strongest canonical tags (synonyms and vocabularies merged).
+                let mut ranked = crate::engine::tags::policy::canonical_scores(tags, &a.scores);
+                ranked.sort_by(|x, y| y.score.total_cmp(&x.score));
+                self.top_tags = ranked.iter().take(3).map(|s| s.name.to_string()).collect();
                 self.status = Status::Done;
                 self.analysis = Some(a);
             }
@@ -723,7 +728,8 @@ impl MelotagApp {
                         .iter()
                         .filter_map(|(p, stamp)| {
                             let stamp = stamp.or_else(|| FileStamp::of(p))?;
-                            cache.get(p, stamp, &manifest, mode).ok().flatten().map(|r| (p.clone(), r))
+                            let key = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                            cache.get(&key, stamp, &manifest, mode).ok().flatten().map(|r| (p.clone(), r))
                         })
                         .collect();
                     if !bg.send(BgMsg::Cached { model_id: model_id.clone(), mode, items: hits }) {
@@ -828,11 +834,9 @@ impl MelotagApp {
         spawn_job(id, config, files, self.options.cache_path.clone(), control, self.bg());
     }
 
-    /// The converted models sharing the current model's vocabulary (those "Compare models" and
-    /// the evaluation use).
+    /// The converted models (those "Compare models" and the evaluation use).
     pub fn ready_manifests(&self) -> Vec<Arc<Manifest>> {
-        let tags = self.manifest().map(|m| m.tags.clone());
-        self.manifests.iter().filter(|m| m.onnx_path().is_file() && tags.as_ref().is_none_or(|t| &m.tags == t)).cloned().collect()
+        self.manifests.iter().filter(|m| m.is_ready()).cloned().collect()
     }
 
     /// "Compare models": the scores of each converted model for the selected track, in
@@ -938,7 +942,7 @@ impl MelotagApp {
     }
 
     fn drain(&mut self) {
-        let tags: Vec<String> = self.manifest().map(|m| m.tags.clone()).unwrap_or_default();
+        let tags: Vec<Option<&'static Entry>> = self.manifest().map(|m| m.entries()).unwrap_or_default();
         // Bounded per frame so a flood of messages cannot stall a frame.
         let deadline = Instant::now() + Duration::from_millis(4);
         while let Ok(msg) = self.rx.try_recv() {
@@ -956,7 +960,7 @@ impl MelotagApp {
         self.scanning.is_some_and(|(s, _)| s == scan)
     }
 
-    fn handle(&mut self, msg: BgMsg, tags: &[String]) {
+    fn handle(&mut self, msg: BgMsg, tags: &[Option<&'static Entry>]) {
         match msg {
             BgMsg::Found { scan, paths } if self.current_scan(scan) => {
                 for p in paths {
@@ -1038,7 +1042,7 @@ impl MelotagApp {
         }
     }
 
-    fn handle_job(&mut self, id: u64, msg: JobMsg, tags: &[String]) {
+    fn handle_job(&mut self, id: u64, msg: JobMsg, tags: &[Option<&'static Entry>]) {
         let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else { return };
         let current = job.model_id == self.persisted.model_id && job.mode == self.persisted.mode;
         match msg {
@@ -1254,6 +1258,24 @@ impl MelotagApp {
                 None => self.message = Some(format!("{name} is not in this folder")),
             }
         }
+        // `--show PANEL` (screenshots): once the folder is scanned.
+        if !self.is_scanning()
+            && let Some(panel) = self.options.show.take()
+        {
+            match panel.as_str() {
+                "review" => {
+                    self.selection = self.view.iter().copied().collect();
+                    self.open_review();
+                }
+                "history" => self.open_history(),
+                "settings" => self.write.settings_open = true,
+                "eval" => {
+                    self.eval_open = true;
+                    self.start_eval();
+                }
+                other => self.message = Some(format!("no panel called {other}")),
+            }
+        }
         if self.options.bench && !self.is_scanning() {
             match self.batch() {
                 None => {
@@ -1378,7 +1400,7 @@ fn spawn_scan(scan: u64, folder: PathBuf, manifest: Option<Arc<Manifest>>, mode:
             for p in chunk {
                 let meta = read_meta(p);
                 if let (Some(c), Some(stamp), Some(m)) = (&cache, meta.stamp, &manifest)
-                    && let Ok(Some(r)) = c.get(p, stamp, m, mode)
+                    && let Ok(Some(r)) = c.get(&std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()), stamp, m, mode)
                 {
                     hits.push((p.clone(), r));
                 }

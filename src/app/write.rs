@@ -53,6 +53,10 @@ pub struct WriteUi {
     pub undo_running: bool,
     /// The last write or undo summary, for the status line.
     pub last_summary: Option<String>,
+    /// The settings window's new spelling being typed (tag, written as).
+    pub rename_draft: (String, String),
+    /// The settings window's list fields as typed (never write, leave alone).
+    pub lists_draft: Option<(String, String)>,
 }
 
 /// What the review is doing.

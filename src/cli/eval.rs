@@ -59,7 +59,7 @@ pub fn resolve_models(specs: &[String]) -> Result<Vec<Arc<Manifest>>> {
             let mut ready = Vec::new();
             for m in model::available_manifests() {
                 match m {
-                    Ok(m) if m.onnx_path().is_file() => ready.push(m),
+                    Ok(m) if m.is_ready() => ready.push(m),
                     Ok(m) => eprintln!("warning: {} is not converted (make setup); left out", m.id),
                     Err(e) => eprintln!("warning: {e}"),
                 }
@@ -76,11 +76,6 @@ pub fn resolve_models(specs: &[String]) -> Result<Vec<Arc<Manifest>>> {
     }
     if out.is_empty() {
         bail!("no converted model to evaluate; {}", crate::engine::paths::setup_hint());
-    }
-    // `all` compares the models that share the default model's vocabulary.
-    if specs.iter().any(|s| s == "all") {
-        let reference = model::resolve_model(model::DEFAULT_MODEL).map(|m| m.tags).unwrap_or_else(|_| out[0].tags.clone());
-        out.retain(|m| m.tags == reference);
     }
     Ok(out)
 }
@@ -147,20 +142,23 @@ pub fn print_table(r: &EvalReport) {
             opt(m.time_per_clip_ms, 1)
         );
     }
-    if let Some(first) = r.models.first()
-        && !first.per_tag.is_empty()
-    {
+    // One row per evaluated tag (models with other vocabularies may lack some: "-").
+    let evaluated: Vec<&String> = r.tags.iter().filter(|t| r.models.iter().any(|m| m.per_tag.iter().any(|p| &p.tag == *t))).collect();
+    if !evaluated.is_empty() {
         println!();
         print!("{:<18} {:>4} {:>4}", "TAG", "POS", "NEG");
         for m in &r.models {
             print!("  {:>19}", format!("{} ROC/PR", short_id(&m.id)));
         }
         println!();
-        for (k, t) in first.per_tag.iter().enumerate() {
-            print!("{:<18} {:>4} {:>4}", t.tag, t.positives, t.negatives);
+        for tag in evaluated {
+            let Some(first) = r.models.iter().find_map(|m| m.per_tag.iter().find(|p| &p.tag == tag)) else { continue };
+            print!("{:<18} {:>4} {:>4}", tag, first.positives, first.negatives);
             for m in &r.models {
-                let mt = &m.per_tag[k];
-                print!("  {:>19}", format!("{:.3}/{:.3}", mt.roc_auc, mt.pr_auc));
+                match m.per_tag.iter().find(|p| &p.tag == tag) {
+                    Some(mt) => print!("  {:>19}", format!("{:.3}/{:.3}", mt.roc_auc, mt.pr_auc)),
+                    None => print!("  {:>19}", "-"),
+                }
             }
             println!();
         }
@@ -194,7 +192,10 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
     if manifests.is_empty() {
         bail!("no model manifests found; {}", crate::engine::paths::setup_hint());
     }
-    println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  {:<26}  FOUND IN", "ID", "NAME", "PARAMS", "INPUT", "MS/29S CLIP", "STATUS");
+    println!(
+        "{:<16} {:<18} {:<8} {:>9}  {:<36} {:>11}  {:<26}  FOUND IN",
+        "ID", "NAME", "VOCAB", "PARAMS", "INPUT", "MS/29S CLIP", "STATUS"
+    );
     let mut errors = 0;
     for manifest in manifests {
         let m = match manifest {
@@ -205,7 +206,7 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
                 continue;
             }
         };
-        let (time, status) = if !m.onnx_path().is_file() {
+        let (time, status) = if !m.is_ready() {
             ("-".to_string(), "not converted (make setup)".to_string())
         } else if args.no_timing {
             ("-".to_string(), "ready".to_string())
@@ -216,9 +217,18 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
             }
         };
         let found_in = super::output::shown(&m.dir);
-        println!("{:<14} {:<15} {:>9}  {:<36} {:>11}  {status:<26}  {found_in}", m.id, m.name, m.parameters, input_description(&m), time);
+        println!(
+            "{:<16} {:<18} {:<8} {:>9}  {:<36} {:>11}  {status:<26}  {found_in}",
+            m.id,
+            m.name,
+            m.vocabulary,
+            m.parameters,
+            input_description(&m),
+            time
+        );
     }
     super::print_runtime();
+    println!("(VOCAB: msd = Million Song Dataset top-50 Last.fm tags, mtt = MagnaTagATune top-50 tags; see README, \"Models\")");
     if !args.no_timing {
         println!("(inference only, one session with 1 intra-op thread, median of {TIMING_RUNS} runs after a warm-up, on this machine)");
     }
@@ -385,6 +395,8 @@ mod tests {
     fn chart_is_svg_with_one_point_per_model() {
         let model = |id: &str, params: u64, t: Option<f64>, auc: Option<f64>| ModelReport {
             id: id.into(),
+            vocabulary: "msd".into(),
+            tags: Vec::new(),
             name: format!("{id} <name>"),
             parameters: params,
             input: String::new(),

@@ -135,10 +135,14 @@ pub enum CategoryArg {
     Genre,
     /// Moods, to the mood field.
     Mood,
-    /// Instruments and voices, to the genre field.
+    /// Instruments, to the grouping field.
     Instrument,
-    /// Decades, to the genre field.
+    /// Voices (female, male, choir, instrumental), to the grouping field.
+    Voice,
+    /// Decades, to the grouping field.
     Era,
+    /// Tempo and feel (slow, fast, loud, soft), to the grouping field.
+    Feel,
 }
 
 impl From<CategoryArg> for Category {
@@ -147,7 +151,9 @@ impl From<CategoryArg> for Category {
             CategoryArg::Genre => Category::Genre,
             CategoryArg::Mood => Category::Mood,
             CategoryArg::Instrument => Category::Instrument,
+            CategoryArg::Voice => Category::Voice,
             CategoryArg::Era => Category::Era,
+            CategoryArg::Feel => Category::Feel,
         }
     }
 }
@@ -195,11 +201,7 @@ pub fn print_version(verbose: bool) {
     for m in manifests {
         match m {
             Ok(m) => {
-                let ready = if m.onnx_path().is_file() {
-                    String::new()
-                } else {
-                    format!(" (not converted: {})", crate::engine::paths::setup_hint())
-                };
+                let ready = if m.is_ready() { String::new() } else { format!(" (not converted: {})", crate::engine::paths::setup_hint()) };
                 println!("model {} ({}) from {}{ready}", m.id, m.name, output::shown(&m.dir));
             }
             Err(e) => println!("model error: {e}"),

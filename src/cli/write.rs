@@ -59,11 +59,11 @@ pub struct WriteArgs {
     /// Most moods per track.
     #[arg(long)]
     pub max_moods: Option<usize>,
-    /// Most instrument/voice tags, and most era tags, per track (when requested).
+    /// Most tags of each other category (instrument, voice, era, feel) per track, when requested.
     #[arg(long)]
     pub max_other: Option<usize>,
-    /// Categories to write (comma-separated; default genre,mood): instrument and era go to the
-    /// genre field.
+    /// Categories to write (comma-separated; default genre,mood): instrument, voice, era and feel
+    /// go to the grouping field (TIT1, GROUPING, ©grp).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub categories: Option<Vec<CategoryArg>>,
     /// Also store the raw scores and the model id as compact JSON in one custom field
@@ -102,8 +102,7 @@ impl WriteArgs {
             p.max_moods = v;
         }
         if let Some(v) = self.max_other {
-            p.max_instruments = v;
-            p.max_eras = v;
+            p.max_other = v;
         }
         if let Some(c) = &self.categories {
             p.categories = c.iter().map(|&c| c.into()).collect();

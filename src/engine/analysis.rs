@@ -126,6 +126,8 @@ pub struct StageTimes {
     pub mel: Duration,
     /// ONNX Runtime.
     pub inference: Duration,
+    /// Log-mel frames computed (once per input, however many models a combined tagger runs).
+    pub mel_frames: u64,
 }
 
 impl std::ops::AddAssign for StageTimes {
@@ -134,6 +136,7 @@ impl std::ops::AddAssign for StageTimes {
         self.resample += o.resample;
         self.mel += o.mel;
         self.inference += o.inference;
+        self.mel_frames += o.mel_frames;
     }
 }
 
@@ -293,6 +296,7 @@ pub fn analyze_file_with(
         }
     };
     times.mel += t.elapsed();
+    times.mel_frames += mels.iter().map(|m| m.ncols() as u64).sum::<u64>();
 
     let t = Instant::now();
     let views: Vec<_> = match params.windowing {
@@ -393,6 +397,7 @@ fn analyze_full_streaming(
         error: None,
     };
     let mut mel_time = Duration::ZERO;
+    let mut mel_frames = 0u64;
     // Samples windowing: the last samples (from absolute index `base`), enough for the current
     // window and an end-aligned last one. Frames windowing: the mel stream and the patch being
     // filled, frame by frame.
@@ -426,6 +431,7 @@ fn analyze_full_streaming(
                 while (next_window + 1) * window <= total {
                     let start = next_window * window - base;
                     let mel = frontend.log_mel_with(&recent[start..start + window], resampled);
+                    mel_frames += mel.ncols() as u64;
                     batch.add(mel, next_window * window);
                     next_window += 1;
                 }
@@ -446,13 +452,19 @@ fn analyze_full_streaming(
     let t = Instant::now();
     match params.windowing {
         Windowing::Samples => {
-            if total <= window {
+            let last = if total <= window {
                 // One window, zero-padded at the end.
-                batch.add(frontend.log_mel_with(&window_at(&recent, 0, window), resampled), 0);
+                Some((frontend.log_mel_with(&window_at(&recent, 0, window), resampled), 0))
             } else if total % window >= window / 4 {
                 // A long tail gets one more window, aligned to the end of the track.
                 let start = total - window;
-                batch.add(frontend.log_mel_with(&recent[start - base..], resampled), start);
+                Some((frontend.log_mel_with(&recent[start - base..], resampled), start))
+            } else {
+                None
+            };
+            if let Some((mel, start)) = last {
+                mel_frames += mel.ncols() as u64;
+                batch.add(mel, start);
             }
         }
         Windowing::Frames => {
@@ -474,6 +486,10 @@ fn analyze_full_streaming(
     times.resample += stats.resample_time;
     times.mel += mel_time.saturating_sub(batch.inference);
     times.inference += batch.inference;
+    times.mel_frames += match params.windowing {
+        Windowing::Samples => mel_frames,
+        Windowing::Frames => frames_seen as u64,
+    };
     let scores = mean_rows(&batch.rows, n_tags);
     let embedding = batch.embeddings.map(|e| mean_rows(&e, width));
     let window_starts_s = Some(batch.window_starts.iter().map(|&s| s as f64 / rate as f64).collect());

@@ -9,8 +9,8 @@
 //! floor = 0.05              # … and ≥ floor
 //! max_genres = 3
 //! max_moods = 2
-//! max_other = 2             # instrument/voice and era tags, when their categories are on
-//! categories = ["genre", "mood"]
+//! max_other = 2             # tags of each other category, when requested (to the grouping field)
+//! categories = ["genre", "mood"]   # also: instrument, voice, era, feel
 //! write_scores = false
 //! per_album = false
 //! never_write = ["Sexy"]    # tags melotag never writes
@@ -154,8 +154,7 @@ impl UserConfig {
                 floor: w.floor,
                 max_genres: w.max_genres,
                 max_moods: w.max_moods,
-                max_instruments: w.max_other,
-                max_eras: w.max_other,
+                max_other: w.max_other,
                 categories: w.categories.clone(),
             },
             merge: w.merge,
@@ -175,7 +174,7 @@ impl UserConfig {
             floor: s.policy.floor,
             max_genres: s.policy.max_genres,
             max_moods: s.policy.max_moods,
-            max_other: s.policy.max_instruments,
+            max_other: s.policy.max_other,
             categories: s.policy.categories.clone(),
             write_scores: s.write_scores,
             per_album: s.per_album,

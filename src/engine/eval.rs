@@ -11,7 +11,7 @@
 //! - A tag is evaluated only when the tracks have both positives and negatives for it; the
 //!   others are listed as skipped. Macro averages are plain means over the evaluated tags.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -100,56 +100,58 @@ pub fn average_precision(labels: &[bool], scores: &[f64]) -> Option<f64> {
 
 /// Lower case, letters and digits only: "Hip Hop", "hip-hop" and "HIPHOP" are one name.
 pub fn normalize_tag(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    crate::engine::tags::taxonomy::normalize(s)
 }
 
-/// Maps label spellings onto a model vocabulary: case-insensitive, ignoring everything but
-/// letters and digits (spaces, '-', '&', '_', ...), plus the canonical spellings `melotag
-/// write` uses ("R&B" → "rnb", see [`crate::engine::tags::policy::TAG_TABLE`]) and a few common
-/// aliases. "female vocalist" and "female vocalists" stay two tags (the model has both).
+/// Label spellings matched to the taxonomy's canonical names (those `melotag write` writes):
+/// case-insensitive, ignoring everything but letters and digits, any model tag of any
+/// vocabulary, and a few common aliases ("hip hop", "rap" → Hip-Hop; "female vocalist" →
+/// Female Vocals; "classic" → Classical), so models with different vocabularies are evaluated
+/// on the same labels.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     tags: Vec<String>,
-    index: HashMap<String, usize>,
+}
+
+impl Default for Vocabulary {
+    fn default() -> Self {
+        Vocabulary::new()
+    }
 }
 
 impl Vocabulary {
-    /// The vocabulary of a model's tag list.
-    pub fn new(tags: &[String]) -> Vocabulary {
-        let mut index = HashMap::new();
-        for (i, t) in tags.iter().enumerate() {
-            index.insert(normalize_tag(t), i);
-        }
-        let mut alias = |from: &str, to: &str| {
-            if let Some(&i) = index.get(&normalize_tag(to)) {
-                index.entry(normalize_tag(from)).or_insert(i);
-            }
-        };
-        for &(model_tag, _, canonical) in crate::engine::tags::policy::TAG_TABLE {
-            alias(canonical, model_tag);
-        }
-        for (from, to) in [
-            ("rhythm and blues", "rnb"),
-            ("r and b", "rnb"),
-            ("rap", "Hip-Hop"),
-            ("hip hop rap", "Hip-Hop"),
-            ("prog rock", "Progressive rock"),
-            ("electronic dance", "dance"),
-        ] {
-            alias(from, to);
-        }
-        Vocabulary { tags: tags.to_vec(), index }
+    /// Every canonical name of the taxonomy.
+    pub fn new() -> Vocabulary {
+        Vocabulary { tags: crate::engine::tags::taxonomy::canonical_names().iter().map(|s| s.to_string()).collect() }
     }
 
-    /// The tag index a label means, if any.
+    /// The canonical tag (index) a label means, if any.
     pub fn lookup(&self, label: &str) -> Option<usize> {
-        self.index.get(&normalize_tag(label)).copied()
+        let name = crate::engine::tags::taxonomy::canonical(label)?;
+        self.tags.iter().position(|t| t == name)
     }
 
-    /// The tag names.
+    /// The canonical names.
     pub fn tags(&self) -> &[String] {
         &self.tags
     }
+}
+
+/// A model's scores on the canonical tags it knows: the indices (into [`Vocabulary::tags`]) it
+/// covers, and per track the best score of its model tags for each.
+pub fn canonical_matrix(manifest: &Manifest, vocab: &Vocabulary, rows: &[Vec<f32>]) -> (Vec<usize>, Vec<Vec<f32>>) {
+    let entries = manifest.entries();
+    let mut covered: Vec<usize> = entries.iter().flatten().filter_map(|e| vocab.tags.iter().position(|t| t == e.name)).collect();
+    covered.sort_unstable();
+    covered.dedup();
+    let matrix = rows
+        .iter()
+        .map(|scores| {
+            let best = crate::engine::tags::policy::canonical_scores(&entries, scores);
+            covered.iter().map(|&k| best.iter().find(|s| s.name == vocab.tags[k]).map_or(f32::NAN, |s| s.score)).collect()
+        })
+        .collect();
+    (covered, matrix)
 }
 
 /// Ground truth for some files: tag indices per file, and label names no tag matched.
@@ -365,6 +367,10 @@ pub struct TagMetrics {
 pub struct ModelReport {
     /// Model id.
     pub id: String,
+    /// Its vocabulary ("msd", "mtt", "msd+mtt").
+    pub vocabulary: String,
+    /// The canonical tags it knows (the columns of `scores`), in taxonomy order.
+    pub tags: Vec<String>,
     /// Display name.
     pub name: String,
     /// Trained parameters.
@@ -381,7 +387,7 @@ pub struct ModelReport {
     pub macro_pr_auc: Option<f64>,
     /// Per evaluated tag, in the tag order.
     pub per_tag: Vec<TagMetrics>,
-    /// Track scores, one row per entry of the report's `tracks`, one column per tag.
+    /// Track scores on the model's `tags`, one row per entry of the report's `tracks`.
     pub scores: Vec<Vec<f32>>,
 }
 
@@ -443,9 +449,6 @@ pub enum EvalError {
     /// No model given.
     #[error("no converted model to evaluate; {}", crate::engine::paths::setup_hint())]
     NoModels,
-    /// Models with different vocabularies.
-    #[error("{0} and {1} have different tag lists; evaluate them separately")]
-    DifferentTags(String, String),
     /// The labels CSV cannot be read.
     #[error("{path}: {message}")]
     Labels {
@@ -522,12 +525,11 @@ pub fn build_report(
     mut on_progress: impl FnMut(EvalProgress),
 ) -> Result<(EvalReport, usize), EvalError> {
     let manifests = &settings.models;
-    let first = manifests.first().ok_or(EvalError::NoModels)?;
-    if let Some(other) = manifests.iter().find(|m| m.tags != first.tags) {
-        return Err(EvalError::DifferentTags(first.id.clone(), other.id.clone()));
+    if manifests.is_empty() {
+        return Err(EvalError::NoModels);
     }
-    let tags = first.tags.clone();
-    let vocab = Vocabulary::new(&tags);
+    let vocab = Vocabulary::new();
+    let tags = vocab.tags().to_vec();
 
     let scan = library::scan(&settings.paths);
     let mut failed = scan.errors.len();
@@ -625,15 +627,19 @@ pub fn build_report(
     let truth: Vec<BTreeSet<usize>> = keep.iter().map(|&i| labelled[i].1.clone()).collect();
 
     let mut models = Vec::new();
-    let mut skipped_tags = Vec::new();
     if settings.timing {
         on_progress(EvalProgress::Timing);
     }
+    // Every model is evaluated on the canonical tags it knows; tags no model knows are left out.
+    let mut union: BTreeSet<usize> = BTreeSet::new();
     for (m, results) in manifests.iter().zip(&per_model) {
-        let scores: Vec<Vec<f32>> =
-            keep.iter().map(|&i| results[i].outcome.as_ref().map(|a| a.scores.clone()).unwrap_or_default()).collect();
-        let (per_tag, skipped) = evaluate(&tags, &truth, &scores);
-        skipped_tags = skipped;
+        let raw: Vec<Vec<f32>> = keep.iter().map(|&i| results[i].outcome.as_ref().map(|a| a.scores.clone()).unwrap_or_default()).collect();
+        let (covered, scores) = canonical_matrix(m, &vocab, &raw);
+        union.extend(covered.iter().copied());
+        let model_tags: Vec<String> = covered.iter().map(|&k| tags[k].clone()).collect();
+        let model_truth: Vec<BTreeSet<usize>> =
+            truth.iter().map(|set| covered.iter().enumerate().filter(|(_, k)| set.contains(k)).map(|(j, _)| j).collect()).collect();
+        let (per_tag, _) = evaluate(&model_tags, &model_truth, &scores);
         let time_per_clip_ms = if settings.timing { Some(time_per_clip_ms(m, TIMING_RUNS)?) } else { None };
         models.push(ModelReport {
             id: m.id.clone(),
@@ -644,10 +650,22 @@ pub fn build_report(
             tracks: keep.len(),
             macro_roc_auc: mean(per_tag.iter().map(|t| t.roc_auc)),
             macro_pr_auc: mean(per_tag.iter().map(|t| t.pr_auc)),
+            vocabulary: m.vocabulary.clone(),
+            tags: model_tags,
             per_tag,
             scores,
         });
     }
+    // The tags of every model, with their positives and negatives; those lacking one are skipped.
+    let tags: Vec<String> = union.iter().map(|&k| tags[k].clone()).collect();
+    let counts: Vec<TagCount> = union
+        .iter()
+        .map(|&k| {
+            let positives = truth.iter().filter(|set| set.contains(&k)).count();
+            TagCount { tag: vocab.tags()[k].clone(), positives, negatives: truth.len() - positives }
+        })
+        .collect();
+    let skipped_tags = counts.into_iter().filter(|c| c.positives == 0 || c.negatives == 0).collect();
     let report = EvalReport {
         mode: settings.mode.as_str().to_string(),
         label_source: match settings.labels {
@@ -663,7 +681,7 @@ pub fn build_report(
             .iter()
             .map(|&i| EvalTrack {
                 path: labelled[i].0.to_string_lossy().into_owned(),
-                labels: labelled[i].1.iter().map(|&k| tags[k].clone()).collect(),
+                labels: labelled[i].1.iter().map(|&k| vocab.tags()[k].clone()).collect(),
             })
             .collect(),
         tags,
@@ -740,27 +758,25 @@ mod tests {
     }
 
     #[test]
-    fn vocabulary_ignores_case_and_separators() {
-        let tags: Vec<String> = ["Hip-Hop", "rnb", "female vocalists", "female vocalist", "Progressive rock", "jazz", "00s"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let v = Vocabulary::new(&tags);
+    fn labels_match_canonical_names_across_vocabularies() {
+        let v = Vocabulary::new();
+        let name = |label: &str| v.lookup(label).map(|k| v.tags()[k].as_str());
         for (label, want) in [
-            ("hip hop", Some(0)),
-            ("HIPHOP", Some(0)),
-            ("Hip_Hop", Some(0)),
-            ("Rap", Some(0)),
-            ("R&B", Some(1)),
-            ("rhythm and blues", Some(1)),
-            ("Female Vocalists", Some(2)),
-            ("female vocalist", Some(3)),
-            ("progressive-rock", Some(4)),
-            (" Jazz ", Some(5)),
-            ("00s", Some(6)),
-            ("classical", None),
+            ("hip hop", Some("Hip-Hop")),
+            ("HIPHOP", Some("Hip-Hop")),
+            ("Hip_Hop", Some("Hip-Hop")),
+            ("Rap", Some("Hip-Hop")),
+            ("R&B", Some("R&B")),
+            ("rhythm and blues", Some("R&B")),
+            ("Female Vocalists", Some("Female Vocals")),
+            ("female vocalist", Some("Female Vocals")),
+            ("progressive-rock", Some("Progressive Rock")),
+            (" Jazz ", Some("Jazz")),
+            ("00s", Some("00s")),
+            ("classical", Some("Classical")),
+            ("polka", None),
         ] {
-            assert_eq!(v.lookup(label), want, "{label}");
+            assert_eq!(name(label), want, "{label}");
         }
         let split: Vec<&str> = split_values("Jazz; Blues/Soul ,").collect();
         assert_eq!(split, ["Jazz", "Blues", "Soul"]);
@@ -782,18 +798,19 @@ mod tests {
             ),
         )
         .unwrap();
-        let tags: Vec<String> = ["rock", "jazz", "Hip-Hop", "female vocalists", "sad"].iter().map(|s| s.to_string()).collect();
-        let labels = read_labels_csv(&csv, &Vocabulary::new(&tags)).unwrap();
+        let v = Vocabulary::new();
+        let k = |name: &str| v.tags().iter().position(|t| t == name).unwrap();
+        let labels = read_labels_csv(&csv, &v).unwrap();
         let a = labels.by_path.get(&key_of(&d.join("sub/a.mp3"))).unwrap();
-        assert_eq!(a, &BTreeSet::from([1, 2, 4]));
+        assert_eq!(a, &BTreeSet::from([k("Jazz"), k("Hip-Hop"), k("Sad")]));
         let b = labels.by_path.get(&key_of(&d.join("b.mp3"))).unwrap();
-        assert_eq!(b, &BTreeSet::from([0, 3]));
+        assert_eq!(b, &BTreeSet::from([k("Rock"), k("Female Vocals")]));
         assert_eq!(labels.by_path.len(), 2);
         assert_eq!(labels.unknown, BTreeMap::from([("polka".to_string(), 1)]));
         // Without a header the first row is data.
         std::fs::write(&csv, "b.mp3,rock\n").unwrap();
-        let labels = read_labels_csv(&csv, &Vocabulary::new(&tags)).unwrap();
-        assert_eq!(labels.by_path.get(&key_of(&d.join("b.mp3"))), Some(&BTreeSet::from([0])));
+        let labels = read_labels_csv(&csv, &v).unwrap();
+        assert_eq!(labels.by_path.get(&key_of(&d.join("b.mp3"))), Some(&BTreeSet::from([k("Rock")])));
     }
 
     #[test]

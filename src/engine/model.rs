@@ -99,6 +99,13 @@ pub struct Manifest {
     /// Width of that output.
     #[serde(default)]
     pub embedding_size: Option<usize>,
+    /// The vocabulary of `tags` ("msd": Million Song Dataset top-50 Last.fm tags; "mtt":
+    /// MagnaTagATune top-50), which names them in [`crate::engine::tags::taxonomy`].
+    #[serde(default = "msd")]
+    pub vocabulary: String,
+    /// For a tagger made of several models: the models (their outputs form one result).
+    #[serde(skip)]
+    pub parts: Vec<Arc<Manifest>>,
     /// Folder the manifest was read from (not part of the file).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -109,11 +116,30 @@ pub struct Manifest {
     fingerprint: OnceLock<String>,
 }
 
+fn msd() -> String {
+    "msd".into()
+}
+
+/// A manifest of a tagger made of several models: `parts` are model ids, found beside it.
+#[derive(Debug, Deserialize)]
+struct CombinedFile {
+    id: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    parts: Vec<String>,
+}
+
 impl Manifest {
-    /// Reads and checks a manifest file.
+    /// Reads and checks a manifest file (of one model, or of a tagger made of several).
     pub fn load(path: &Path) -> Result<Manifest, ModelError> {
         let err = |message: String| ModelError::Manifest { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let value: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if value.contains_key("parts") {
+            let combined: CombinedFile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+            return Manifest::combine(path, combined);
+        }
         let mut manifest: Manifest = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
         manifest.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         manifest.path = path.to_path_buf();
@@ -139,9 +165,72 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Absolute path of the ONNX file.
+    /// Builds the manifest of a tagger made of several models: one front end (the parts must
+    /// share it, so audio is decoded and its log-mel computed once), the parts' tags one after
+    /// the other, named `vocabulary:tag`, and their embeddings side by side.
+    fn combine(path: &Path, file: CombinedFile) -> Result<Manifest, ModelError> {
+        let err = |message: String| ModelError::Manifest { path: path.to_path_buf(), message };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if file.parts.len() < 2 {
+            return Err(err("a combined tagger needs at least two parts".into()));
+        }
+        let mut parts = Vec::new();
+        for id in &file.parts {
+            let beside = dir.join(format!("{id}.toml"));
+            let part = if beside.is_file() { Manifest::load(&beside)? } else { resolve_model(id)? };
+            if !part.parts.is_empty() {
+                return Err(err(format!("part {id} is itself combined")));
+            }
+            parts.push(Arc::new(part));
+        }
+        let first = &parts[0];
+        if let Some(other) = parts.iter().find(|p| p.frontend != first.frontend || p.input_layout != first.input_layout) {
+            return Err(err(format!("{} and {} have different front ends: combine only models that share one", first.id, other.id)));
+        }
+        let tags = parts.iter().flat_map(|p| p.tags.iter().map(move |t| format!("{}:{t}", p.vocabulary))).collect();
+        let embeddings = parts.iter().all(|p| p.embedding_output.is_some() && p.embedding_size.is_some());
+        Ok(Manifest {
+            id: file.id,
+            name: file.name,
+            description: file.description,
+            onnx: PathBuf::new(),
+            parameters: parts.iter().map(|p| p.parameters).sum(),
+            input_layout: first.input_layout,
+            source_url: String::new(),
+            source_sha256: String::new(),
+            license: parts.iter().map(|p| p.license.clone()).collect::<Vec<_>>().join("; "),
+            converter: String::new(),
+            tags,
+            frontend: first.frontend.clone(),
+            embedding_output: embeddings.then(|| "embedding".into()),
+            embedding_size: embeddings.then(|| parts.iter().filter_map(|p| p.embedding_size).sum()),
+            vocabulary: parts.iter().map(|p| p.vocabulary.as_str()).collect::<Vec<_>>().join("+"),
+            parts,
+            dir,
+            path: path.to_path_buf(),
+            fingerprint: OnceLock::new(),
+        })
+    }
+
+    /// Absolute path of the ONNX file (empty for a combined tagger: see [`Self::is_ready`]).
     pub fn onnx_path(&self) -> PathBuf {
         self.dir.join(&self.onnx)
+    }
+
+    /// Whether the model can run: its ONNX file (every part's, when combined) is converted.
+    pub fn is_ready(&self) -> bool {
+        if self.parts.is_empty() { self.onnx_path().is_file() } else { self.parts.iter().all(|p| p.is_ready()) }
+    }
+
+    /// The taxonomy entry of each tag, in output order (`None` for a tag outside it).
+    pub fn entries(&self) -> Vec<Option<&'static crate::engine::tags::taxonomy::Entry>> {
+        self.tags
+            .iter()
+            .map(|t| match t.split_once(':') {
+                Some((vocabulary, tag)) if !self.parts.is_empty() => crate::engine::tags::taxonomy::entry(vocabulary, tag),
+                _ => crate::engine::tags::taxonomy::entry(&self.vocabulary, t),
+            })
+            .collect()
     }
 
     /// A short hash of the manifest file and the ONNX file (computed once): results cached under
@@ -150,6 +239,9 @@ impl Manifest {
         self.fingerprint.get_or_init(|| {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
+            for part in &self.parts {
+                h.update(part.fingerprint().as_bytes());
+            }
             for file in [&self.path, &self.onnx_path()] {
                 // A missing file hashes as empty: no session can open anyway.
                 let bytes = std::fs::read(file).unwrap_or_default();
@@ -194,12 +286,15 @@ pub fn available_manifests() -> Vec<Result<Manifest, ModelError>> {
 /// (README, "Models"); `--model crnn` selects the upstream CRNN.
 pub const DEFAULT_MODEL: &str = "musicnn";
 
-/// The id a short alias stands for (`crnn`, `cnn`, `musicnn`), or the spec itself.
+/// The id a short alias stands for (`crnn`, `cnn`, `musicnn`, `mtt`, `msd+mtt`), or the spec
+/// itself.
 pub fn alias_id(spec: &str) -> &str {
     match spec {
         "crnn" => "choi2016_crnn",
         "cnn" | "conv2d" => "choi2016_cnn",
         "musicnn" => "musicnn_msd",
+        "mtt" => "musicnn_mtt",
+        "msd+mtt" | "combined" => "musicnn_msd_mtt",
         other => other,
     }
 }
@@ -283,82 +378,115 @@ fn library_version(path: &Path) -> Option<String> {
     }
 }
 
-/// One inference session for one model; each worker owns one (`Session::run` takes `&mut`).
+/// The inference sessions of one model (one per part for a combined tagger); each worker owns
+/// one (`Session::run` takes `&mut`).
 pub struct Tagger {
-    session: Session,
+    sessions: Vec<(Session, Arc<Manifest>)>,
     manifest: Arc<Manifest>,
 }
 
 impl Tagger {
-    /// Opens a session on the manifest's ONNX file with `intra_threads` intra-op threads.
+    /// Opens a session on the manifest's ONNX file (each part's, when combined) with
+    /// `intra_threads` intra-op threads.
     pub fn new(manifest: Arc<Manifest>, intra_threads: usize) -> Result<Tagger, ModelError> {
-        let onnx = manifest.onnx_path();
-        if !onnx.is_file() {
-            return Err(ModelError::OnnxMissing(onnx));
+        let models: Vec<Arc<Manifest>> = if manifest.parts.is_empty() { vec![manifest.clone()] } else { manifest.parts.clone() };
+        let mut sessions = Vec::new();
+        for m in models {
+            let onnx = m.onnx_path();
+            if !onnx.is_file() {
+                return Err(ModelError::OnnxMissing(onnx));
+            }
+            let environment = runtime()?;
+            // No arena: ONNX Runtime's arena keeps the largest activations of every batch shape
+            // it has seen (hundreds of MB over a long track); plain allocations are returned.
+            let session = Session::builder(environment)?
+                .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])?
+                .with_optimization_level(GraphOptimizationLevel::Level3)?
+                .with_intra_threads(intra_threads.max(1))?
+                .with_inter_threads(1)?
+                .commit_from_file(&onnx)?;
+            sessions.push((session, m));
         }
-        let environment = runtime()?;
-        // No arena: ONNX Runtime's arena keeps the largest activations of every batch shape it
-        // has seen (hundreds of MB over a long track); plain allocations are returned.
-        let session = Session::builder(environment)?
-            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])?
-            .with_optimization_level(GraphOptimizationLevel::Level3)?
-            .with_intra_threads(intra_threads.max(1))?
-            .with_inter_threads(1)?
-            .commit_from_file(&onnx)?;
-        Ok(Tagger { session, manifest })
+        Ok(Tagger { sessions, manifest })
     }
 
-    /// The model this session runs.
+    /// The model these sessions run.
     pub fn manifest(&self) -> &Arc<Manifest> {
         &self.manifest
     }
 
     /// Scores a batch of log-mel windows (each `[n_mels, frames]`): one row of tag scores each,
-    /// and one embedding each when the manifest names an embedding output.
+    /// and one embedding each when the manifest names an embedding output. A combined tagger
+    /// runs every part on the same input tensor and joins their rows.
     pub fn predict(&mut self, windows: &[ArrayView2<'_, f32>]) -> Result<Predictions, ModelError> {
         if windows.is_empty() {
             return Ok(Predictions::default());
         }
         let (n_mels, frames) = windows[0].dim();
         let batch = windows.len();
-        let n_tags = self.manifest.tags.len();
-        let outputs = match self.manifest.input_layout {
+        let input = match self.manifest.input_layout {
             InputLayout::Nchw => {
                 let mut input = Array4::<f32>::zeros((batch, 1, n_mels, frames));
                 for (i, w) in windows.iter().enumerate() {
                     input.slice_mut(ndarray::s![i, 0, .., ..]).assign(w);
                 }
-                self.session.run(ort::inputs![TensorRef::from_array_view(&input)?])?
+                input.into_dyn()
             }
             InputLayout::Ntf => {
                 let mut input = Array3::<f32>::zeros((batch, frames, n_mels));
                 for (i, w) in windows.iter().enumerate() {
                     input.slice_mut(ndarray::s![i, .., ..]).assign(&w.t());
                 }
-                self.session.run(ort::inputs![TensorRef::from_array_view(&input)?])?
+                input.into_dyn()
             }
         };
-        let scores = outputs[0].try_extract_array::<f32>()?;
-        let shape = scores.shape().to_vec();
-        if shape != [batch, n_tags] {
-            return Err(ModelError::OutputShape { got: shape, windows: batch, tags: n_tags });
-        }
-        let scores: Array2<f32> = scores.into_dimensionality::<ndarray::Ix2>().map_err(|e| ModelError::Ort(e.to_string()))?.to_owned();
-        let tags = scores.outer_iter().map(|row| row.to_vec()).collect();
-        let embeddings = match (&self.manifest.embedding_output, self.manifest.embedding_size) {
-            (Some(name), Some(width)) => {
-                let value = outputs.get(name.as_str()).ok_or_else(|| ModelError::Ort(format!("the model has no output '{name}'")))?;
-                let emb = value.try_extract_array::<f32>()?;
-                let shape = emb.shape().to_vec();
-                if shape != [batch, width] {
-                    return Err(ModelError::OutputShape { got: shape, windows: batch, tags: width });
+        let mut joined = Predictions { tags: vec![Vec::new(); batch], embeddings: None };
+        for (session, m) in &mut self.sessions {
+            let p = run_one(session, m, &input, batch)?;
+            for (row, part) in joined.tags.iter_mut().zip(p.tags) {
+                row.extend(part);
+            }
+            match (p.embeddings, &mut joined.embeddings) {
+                (Some(e), Some(rows)) => {
+                    for (row, part) in rows.iter_mut().zip(e) {
+                        row.extend(part);
+                    }
                 }
-                Some(emb.outer_iter().map(|row| row.iter().copied().collect()).collect())
+                (Some(e), None) => joined.embeddings = Some(e),
+                (None, _) => {}
             }
-            _ => None,
-        };
-        Ok(Predictions { tags, embeddings })
+        }
+        if self.manifest.embedding_output.is_none() {
+            joined.embeddings = None;
+        }
+        Ok(joined)
     }
+}
+
+/// Runs one model's session on an input tensor of `batch` windows.
+fn run_one(session: &mut Session, m: &Manifest, input: &ndarray::ArrayD<f32>, batch: usize) -> Result<Predictions, ModelError> {
+    let n_tags = m.tags.len();
+    let outputs = session.run(ort::inputs![TensorRef::from_array_view(input)?])?;
+    let scores = outputs[0].try_extract_array::<f32>()?;
+    let shape = scores.shape().to_vec();
+    if shape != [batch, n_tags] {
+        return Err(ModelError::OutputShape { got: shape, windows: batch, tags: n_tags });
+    }
+    let scores: Array2<f32> = scores.into_dimensionality::<ndarray::Ix2>().map_err(|e| ModelError::Ort(e.to_string()))?.to_owned();
+    let tags = scores.outer_iter().map(|row| row.to_vec()).collect();
+    let embeddings = match (&m.embedding_output, m.embedding_size) {
+        (Some(name), Some(width)) => {
+            let value = outputs.get(name.as_str()).ok_or_else(|| ModelError::Ort(format!("the model has no output '{name}'")))?;
+            let emb = value.try_extract_array::<f32>()?;
+            let shape = emb.shape().to_vec();
+            if shape != [batch, width] {
+                return Err(ModelError::OutputShape { got: shape, windows: batch, tags: width });
+            }
+            Some(emb.outer_iter().map(|row| row.iter().copied().collect()).collect())
+        }
+        _ => None,
+    };
+    Ok(Predictions { tags, embeddings })
 }
 
 /// What one batch of windows gave.

@@ -53,11 +53,17 @@ pub fn run(
         (Some(_), Some(s)) => files.iter().zip(s).map(|(f, s)| s.or_else(|| FileStamp::of(f))).collect(),
         (Some(_), None) => files.iter().map(|f| FileStamp::of(f)).collect(),
     };
+    // Results are stored under the canonical path, so `melotag tag music/` and the app's
+    // `/home/me/music` share them.
+    let keys: Vec<PathBuf> = match cache {
+        Some(_) => files.iter().map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())).collect(),
+        None => Vec::new(),
+    };
     let mut to_run: Vec<usize> = Vec::new();
     let mut hits = Vec::new();
-    for (index, path) in files.iter().enumerate() {
+    for index in 0..files.len() {
         let hit = match (cache, stamps[index]) {
-            (Some(c), Some(stamp)) => match c.get(path, stamp, &manifest, mode) {
+            (Some(c), Some(stamp)) => match c.get(&keys[index], stamp, &manifest, mode) {
                 Ok(hit) => hit,
                 Err(e) => {
                     tracing::warn!("reading the analysis cache: {e}");
@@ -101,7 +107,7 @@ pub fn run(
                 let index = to_run[index];
                 if let (Some(c), Some(stamp)) = (cache, stamps[index])
                     && worth_caching(&result.outcome)
-                    && let Err(e) = c.put(&result.path, stamp, &manifest, mode, &result.outcome)
+                    && let Err(e) = c.put(&keys[index], stamp, &manifest, mode, &result.outcome)
                 {
                     tracing::warn!("writing the analysis cache: {e}");
                     info.cache_errors += 1;

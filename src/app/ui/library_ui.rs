@@ -25,7 +25,7 @@ const COLUMNS: [(SortColumn, &str); 9] = [
 /// current settings ("" without scores).
 pub fn suggestion(app: &MelotagApp, index: usize) -> String {
     let (Some(a), Some(m)) = (&app.tracks[index].analysis, app.manifest()) else { return String::new() };
-    let sel = app.write.settings.select(&m.tags, &a.scores);
+    let sel = app.write.settings.select(&m.entries(), &a.scores);
     let names =
         |v: &[crate::engine::tags::policy::Selected]| v.iter().map(|s| app.write.settings.spelling(s.name)).collect::<Vec<_>>().join(", ");
     match (sel.genres.is_empty(), sel.moods.is_empty()) {
@@ -189,7 +189,17 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
         app.invalidate_view();
     }
     if let Some(index) = clicked_row {
-        let modifiers = ui.input(|i| i.modifiers);
+        // The click's own modifiers (the keyboard state may have moved on within the frame).
+        let modifiers = ui.input(|i| {
+            i.events
+                .iter()
+                .rev()
+                .find_map(|e| match e {
+                    egui::Event::PointerButton { modifiers, .. } => Some(*modifiers),
+                    _ => None,
+                })
+                .unwrap_or(i.modifiers)
+        });
         if modifiers.shift
             && let Some(anchor) = app.anchor
             && let (Some(a), Some(b)) = (app.view.iter().position(|&i| i == anchor), app.view.iter().position(|&i| i == index))

@@ -61,7 +61,7 @@ pub fn toolbar_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
                 .selected_text(current)
                 .show_ui(ui, |ui| {
                     for m in &app.manifests {
-                        let ready = m.onnx_path().is_file();
+                        let ready = m.is_ready();
                         let label = if ready { m.name.clone() } else { format!("{} (not converted)", m.name) };
                         ui.selectable_value(&mut model_id, m.id.clone(), label).on_hover_text(&m.description);
                     }

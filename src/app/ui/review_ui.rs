@@ -10,14 +10,26 @@ use crate::app::MelotagApp;
 use crate::app::write::ReviewState;
 use crate::engine::tags::{FilePlan, Role};
 
-/// "old → new" for one role of a plan ("" when the role does not change).
-fn role_change(plan: &FilePlan, role: Role) -> String {
+/// "old -> new" for one role of a plan, or the values a field keeps and why ("" otherwise).
+fn role_change(plan: &FilePlan, role: Role) -> (String, bool) {
     let show = |v: &[String]| if v.is_empty() { "(none)".to_string() } else { v.join("; ") };
-    plan.changes()
-        .iter()
-        .find(|c| c.role == role)
-        .map(|c| if role == Role::Scores { "scores".to_string() } else { format!("{} → {}", show(&c.old_values), show(&c.new_values)) })
-        .unwrap_or_default()
+    let Ok(p) = &plan.outcome else { return (String::new(), false) };
+    if let Some(c) = p.changes.iter().find(|c| c.role == role) {
+        return (format!("{} -> {}", show(&c.old_values), show(&c.new_values)), false);
+    }
+    match p.kept.iter().find(|k| k.role == role && k.why == crate::engine::tags::Kept::HasValue) {
+        Some(k) => (format!("{} (kept: already tagged)", show(&k.values)), true),
+        None => (String::new(), false),
+    }
+}
+
+/// A change cell: kept values are shown dimmed.
+fn change_cell(ui: &mut egui::Ui, (text, kept): (String, bool)) {
+    if kept {
+        ui.label(egui::RichText::new(text).weak());
+    } else {
+        ui.label(text);
+    }
 }
 
 fn file_name(p: &std::path::Path) -> String {
@@ -31,140 +43,150 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
     let mut cancel_clicked = false;
     let mut undo_clicked = false;
     let mut settings_changed = false;
-    egui::Window::new("Write tags").open(&mut open).default_size([1000.0, 620.0]).resizable(true).show(ctx, |ui| {
-        settings_changed = policy_ui(&mut app.write.settings, ui);
-        ui.separator();
-        let analysing = {
-            let Some(r) = &app.write.review else { return };
-            r.tracks.iter().filter(|&&i| !matches!(app.tracks[i].status, crate::app::Status::Done | crate::app::Status::Error(_))).count()
-        };
-        let Some(r) = &mut app.write.review else { return };
-        let n = r.tracks.len();
-        // Status line.
-        ui.horizontal(|ui| match &r.state {
-            ReviewState::Preparing => {
-                ui.spinner();
-                if r.tags_read() < n {
-                    ui.label(format!("Reading tags… {} of {n}", r.tags_read()));
-                } else if analysing > 0 {
-                    ui.label(format!("Analysing {analysing} track(s) first…"));
-                } else {
-                    ui.label("Planning…");
-                }
-            }
-            ReviewState::Ready => {
-                let changing = r.changing().len();
-                let errors = r.plans.iter().filter(|p| p.outcome.is_err()).count();
-                ui.label(egui::RichText::new(format!("{} of {n} file(s) will change", r.checked_changes())).strong());
-                ui.label(format!("· {} unchanged · {errors} cannot be written", n - changing - errors));
-                if !r.planned() {
+    let mut close_clicked = false;
+    egui::Window::new("Write tags")
+        .open(&mut open)
+        .default_pos(egui::pos2(120.0, 70.0))
+        .default_size([1000.0, 620.0])
+        .resizable(true)
+        .show(ctx, |ui| {
+            settings_changed = policy_ui(&mut app.write.settings, ui);
+            ui.separator();
+            let analysing = {
+                let Some(r) = &app.write.review else { return };
+                r.tracks
+                    .iter()
+                    .filter(|&&i| !matches!(app.tracks[i].status, crate::app::Status::Done | crate::app::Status::Error(_)))
+                    .count()
+            };
+            let Some(r) = &mut app.write.review else { return };
+            let n = r.tracks.len();
+            // Status line.
+            ui.horizontal(|ui| match &r.state {
+                ReviewState::Preparing => {
                     ui.spinner();
-                }
-            }
-            ReviewState::Writing => {
-                ui.add(
-                    egui::ProgressBar::new((r.written + r.failed) as f32 / r.to_write.max(1) as f32).desired_width(240.0).show_percentage(),
-                );
-                ui.label(format!("Writing… {} written, {} failed", r.written, r.failed));
-            }
-            ReviewState::Done(summary) => {
-                ui.label(egui::RichText::new(summary).strong());
-            }
-        });
-        if r.plans.is_empty() {
-            return;
-        }
-        ui.separator();
-        // The files that change: one row each, checkbox first.
-        let changing = r.changing();
-        let writing = r.writing();
-        ui.push_id("changing", |ui| {
-            let height = (ui.available_height() - 160.0).max(120.0);
-            TableBuilder::new(ui)
-                .striped(true)
-                .resizable(true)
-                .max_scroll_height(height)
-                .column(Column::exact(28.0))
-                .column(Column::initial(260.0).clip(true))
-                .column(Column::initial(300.0).clip(true))
-                .column(Column::initial(200.0).clip(true))
-                .column(Column::remainder().clip(true))
-                .header(20.0, |mut h| {
-                    for t in ["", "File", "Genre", "Mood", "Result"] {
-                        h.col(|ui| {
-                            ui.strong(t);
-                        });
+                    if r.tags_read() < n {
+                        ui.label(format!("Reading tags… {} of {n}", r.tags_read()));
+                    } else if analysing > 0 {
+                        ui.label(format!("Analysing {analysing} track(s) first…"));
+                    } else {
+                        ui.label("Planning…");
                     }
-                })
-                .body(|body| {
-                    body.rows(22.0, changing.len(), |mut row| {
-                        let i = changing[row.index()];
-                        let plan = &r.plans[i];
-                        row.col(|ui| {
-                            ui.add_enabled(!writing, egui::Checkbox::new(&mut r.checked[i], ""))
-                                .on_hover_text(format!("Write {}", file_name(&plan.path)));
-                        });
-                        row.col(|ui| {
-                            ui.label(file_name(&plan.path)).on_hover_text(plan.path.display().to_string());
-                        });
-                        row.col(|ui| {
-                            ui.label(role_change(plan, Role::Genre));
-                        });
-                        row.col(|ui| {
-                            ui.label(role_change(plan, Role::Mood));
-                        });
-                        row.col(|ui| match &r.results[i] {
-                            Some(Ok(())) => {
-                                ui.label("written");
-                            }
-                            Some(Err(e)) => {
-                                ui.colored_label(ui.visuals().error_fg_color, format!("not written: {e}")).on_hover_text(e);
-                            }
-                            None => {}
+                }
+                ReviewState::Ready => {
+                    let changing = r.changing().len();
+                    let errors = r.plans.iter().filter(|p| p.outcome.is_err()).count();
+                    ui.label(egui::RichText::new(format!("{} of {n} file(s) will change", r.checked_changes())).strong());
+                    ui.label(format!("· {} unchanged · {errors} cannot be written", n - changing - errors));
+                    if !r.planned() {
+                        ui.spinner();
+                    }
+                }
+                ReviewState::Writing => {
+                    ui.add(
+                        egui::ProgressBar::new((r.written + r.failed) as f32 / r.to_write.max(1) as f32)
+                            .desired_width(240.0)
+                            .show_percentage(),
+                    );
+                    ui.label(format!("Writing… {} written, {} failed", r.written, r.failed));
+                }
+                ReviewState::Done(summary) => {
+                    ui.label(egui::RichText::new(summary).strong());
+                }
+            });
+            if r.plans.is_empty() {
+                return;
+            }
+            ui.separator();
+            // The files that change: one row each, checkbox first.
+            let changing = r.changing();
+            let writing = r.writing();
+            ui.push_id("changing", |ui| {
+                let height = (ui.available_height() - 160.0).max(120.0);
+                TableBuilder::new(ui)
+                    .striped(true)
+                    .resizable(true)
+                    .max_scroll_height(height)
+                    .column(Column::exact(28.0))
+                    .column(Column::initial(260.0).clip(true))
+                    .column(Column::initial(300.0).clip(true))
+                    .column(Column::initial(200.0).clip(true))
+                    .column(Column::remainder().clip(true))
+                    .header(20.0, |mut h| {
+                        for t in ["", "File", "Genre", "Mood", "Result"] {
+                            h.col(|ui| {
+                                ui.strong(t);
+                            });
+                        }
+                    })
+                    .body(|body| {
+                        body.rows(22.0, changing.len(), |mut row| {
+                            let i = changing[row.index()];
+                            let plan = &r.plans[i];
+                            row.col(|ui| {
+                                ui.add_enabled(!writing, egui::Checkbox::new(&mut r.checked[i], ""))
+                                    .on_hover_text(format!("Write {}", file_name(&plan.path)));
+                            });
+                            row.col(|ui| {
+                                ui.label(file_name(&plan.path)).on_hover_text(plan.path.display().to_string());
+                            });
+                            row.col(|ui| change_cell(ui, role_change(plan, Role::Genre)));
+                            row.col(|ui| change_cell(ui, role_change(plan, Role::Mood)));
+                            row.col(|ui| match &r.results[i] {
+                                Some(Ok(())) => {
+                                    ui.label("written");
+                                }
+                                Some(Err(e)) => {
+                                    ui.colored_label(ui.visuals().error_fg_color, format!("not written: {e}")).on_hover_text(e);
+                                }
+                                None => {}
+                            });
                         });
                     });
-                });
-        });
-        // Files left as they are, and why; files that cannot be written.
-        let kept: Vec<&FilePlan> = r.plans.iter().filter(|p| p.outcome.as_ref().is_ok_and(|o| o.changes.is_empty())).collect();
-        egui::CollapsingHeader::new(format!("Unchanged ({})", kept.len())).id_salt("kept").show(ui, |ui| {
-            egui::ScrollArea::vertical().max_height(120.0).id_salt("kept-scroll").show(ui, |ui| {
-                for p in kept {
-                    let why: Vec<String> = p
-                        .outcome
-                        .as_ref()
-                        .map(|o| o.kept.iter().map(|k| format!("{} {} ({})", k.field, k.why.describe(), k.values.join("; "))).collect())
-                        .unwrap_or_default();
-                    ui.label(format!("{} — {}", file_name(&p.path), why.join(", ")));
-                }
             });
-        });
-        let failed: Vec<&FilePlan> = r.plans.iter().filter(|p| p.outcome.is_err()).collect();
-        egui::CollapsingHeader::new(format!("Cannot be written ({})", failed.len()))
-            .id_salt("failed")
-            .default_open(!failed.is_empty())
-            .show(ui, |ui| {
-                for p in failed {
-                    if let Err(e) = &p.outcome {
-                        ui.colored_label(ui.visuals().warn_fg_color, format!("{} — {e}", file_name(&p.path)));
+            // Files left as they are, and why; files that cannot be written.
+            let kept: Vec<&FilePlan> = r.plans.iter().filter(|p| p.outcome.as_ref().is_ok_and(|o| o.changes.is_empty())).collect();
+            egui::CollapsingHeader::new(format!("Unchanged ({})", kept.len())).id_salt("kept").show(ui, |ui| {
+                egui::ScrollArea::vertical().max_height(120.0).id_salt("kept-scroll").show(ui, |ui| {
+                    for p in kept {
+                        let why: Vec<String> = p
+                            .outcome
+                            .as_ref()
+                            .map(|o| o.kept.iter().map(|k| format!("{} {} ({})", k.field, k.why.describe(), k.values.join("; "))).collect())
+                            .unwrap_or_default();
+                        ui.label(format!("{} — {}", file_name(&p.path), why.join(", ")));
                     }
+                });
+            });
+            let failed: Vec<&FilePlan> = r.plans.iter().filter(|p| p.outcome.is_err()).collect();
+            egui::CollapsingHeader::new(format!("Cannot be written ({})", failed.len()))
+                .id_salt("failed")
+                .default_open(!failed.is_empty())
+                .show(ui, |ui| {
+                    for p in failed {
+                        if let Err(e) = &p.outcome {
+                            ui.colored_label(ui.visuals().warn_fg_color, format!("{} — {e}", file_name(&p.path)));
+                        }
+                    }
+                });
+            ui.separator();
+            ui.horizontal(|ui| {
+                let count = r.checked_changes();
+                let can = matches!(r.state, ReviewState::Ready) && r.planned() && count > 0;
+                if ui.add_enabled(can, egui::Button::new(format!("Write {count} file(s)"))).clicked() {
+                    write_clicked = true;
+                }
+                if writing && ui.button("Cancel").clicked() {
+                    cancel_clicked = true;
+                }
+                if matches!(r.state, ReviewState::Done(_)) && ui.button("Undo this write").clicked() {
+                    undo_clicked = true;
+                }
+                if !writing && ui.button("Close").clicked() {
+                    close_clicked = true;
                 }
             });
-        ui.separator();
-        ui.horizontal(|ui| {
-            let count = r.checked_changes();
-            let can = matches!(r.state, ReviewState::Ready) && r.planned() && count > 0;
-            if ui.add_enabled(can, egui::Button::new(format!("Write {count} file(s)"))).clicked() {
-                write_clicked = true;
-            }
-            if writing && ui.button("Cancel").clicked() {
-                cancel_clicked = true;
-            }
-            if matches!(r.state, ReviewState::Done(_)) && ui.button("Undo this write").clicked() {
-                undo_clicked = true;
-            }
         });
-    });
     if settings_changed {
         app.settings_changed();
     }
@@ -177,7 +199,7 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
     if undo_clicked && let Some(batch) = app.write.review.as_ref().and_then(|r| r.batch) {
         app.start_undo(crate::engine::tags::UndoTarget::Batch(batch));
     }
-    if !open {
+    if !open || close_clicked {
         app.close_review();
     }
 }

@@ -39,11 +39,7 @@ pub fn policy_ui(s: &mut WriteSettings, ui: &mut egui::Ui) -> bool {
     ui.horizontal_wrapped(|ui| {
         ui.add(egui::Slider::new(&mut s.policy.max_genres, 0..=10).text("genres"));
         ui.add(egui::Slider::new(&mut s.policy.max_moods, 0..=10).text("moods"));
-        let mut other = s.policy.max_instruments;
-        if ui.add(egui::Slider::new(&mut other, 0..=10).text("instrument/era tags")).changed() {
-            s.policy.max_instruments = other;
-            s.policy.max_eras = other;
-        }
+        ui.add(egui::Slider::new(&mut s.policy.max_other, 0..=10).text("of each other kind"));
     });
     ui.horizontal_wrapped(|ui| {
         ui.label("Write:");
@@ -52,8 +48,10 @@ pub fn policy_ui(s: &mut WriteSettings, ui: &mut egui::Ui) -> bool {
             let text = match c {
                 Category::Genre => "genres",
                 Category::Mood => "moods",
-                Category::Instrument => "instruments & voices (genre field)",
-                Category::Era => "eras (genre field)",
+                Category::Instrument => "instruments",
+                Category::Voice => "voices",
+                Category::Era => "eras",
+                Category::Feel => "tempo & feel",
             };
             if ui.checkbox(&mut on, text).changed() {
                 if on {
@@ -63,6 +61,7 @@ pub fn policy_ui(s: &mut WriteSettings, ui: &mut egui::Ui) -> bool {
                 }
             }
         }
+        ui.label(egui::RichText::new("(the others go to the grouping field)").weak());
         ui.separator();
         ui.checkbox(&mut s.per_album, "one genre set per album")
             .on_hover_text("Tracks sharing an album (album artist + album, else their folder) get the tags of the album's mean scores");
@@ -105,7 +104,7 @@ pub fn settings_window(app: &mut MelotagApp, ctx: &egui::Context) {
         let rename: Vec<(String, String)> = app.write.settings.rename.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
         for (from, to) in &rename {
             ui.horizontal(|ui| {
-                ui.label(format!("{from} →"));
+                ui.label(format!("{from} ->"));
                 let mut value = to.clone();
                 if ui.add(egui::TextEdit::singleline(&mut value).desired_width(200.0)).changed() {
                     app.write.settings.rename.insert(from.clone(), value);
@@ -121,22 +120,22 @@ pub fn settings_window(app: &mut MelotagApp, ctx: &egui::Context) {
             changed = true;
         }
         ui.horizontal(|ui| {
-            let id = egui::Id::new("settings-new-rename");
-            let mut pair: (String, String) = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
+            let mut pair = std::mem::take(&mut app.write.rename_draft);
             ui.add(egui::TextEdit::singleline(&mut pair.0).hint_text("tag, e.g. Hip-Hop").desired_width(160.0));
-            ui.label("→");
+            ui.label("->");
             ui.add(egui::TextEdit::singleline(&mut pair.1).hint_text("written as, e.g. Hip Hop").desired_width(160.0));
             if ui.add_enabled(!pair.0.trim().is_empty() && !pair.1.trim().is_empty(), egui::Button::new("Add")).clicked() {
                 app.write.settings.rename.insert(pair.0.trim().to_string(), pair.1.trim().to_string());
                 pair = Default::default();
                 changed = true;
             }
-            ui.data_mut(|d| d.insert_temp(id, pair));
+            app.write.rename_draft = pair;
         });
         ui.separator();
-        let id = egui::Id::new("settings-lists");
-        let (mut never, mut keep): (String, String) = ui
-            .data_mut(|d| d.get_temp(id))
+        let (mut never, mut keep) = app
+            .write
+            .lists_draft
+            .take()
             .unwrap_or_else(|| (app.write.settings.never_write.join(", "), app.write.settings.leave_alone.join(", ")));
         changed |= list_ui(ui, "Never write these tags", "e.g. Sexy, Party", &mut app.write.settings.never_write, &mut never);
         changed |= list_ui(
@@ -146,7 +145,7 @@ pub fn settings_window(app: &mut MelotagApp, ctx: &egui::Context) {
             &mut app.write.settings.leave_alone,
             &mut keep,
         );
-        ui.data_mut(|d| d.insert_temp(id, (never, keep)));
+        app.write.lists_draft = Some((never, keep));
     });
     app.write.settings_open = open;
     if changed {

@@ -1,25 +1,29 @@
 //! The selected track: playback controls, the mel-spectrogram (time axis in seconds, playhead,
-//! click to seek), the taggram in full mode, and the 50 scores as bars grouped by category.
+//! click to seek), the taggram in full mode (the strongest tags × time, named), and the tag
+//! view: per category, labelled horizontal bars of the strongest canonical tags (the ones a
+//! write would put into the file marked), with "Show all"; "Compare models" uses the same
+//! layout with one bar per model.
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Plot, PlotPoint, Text, VLine};
 
 use crate::app::{MelotagApp, Status};
 use crate::engine::tags::Category;
-use crate::engine::tags::policy::lookup;
+use crate::engine::tags::policy::{Selected, canonical_scores};
 
-/// Category of a model tag for the bar chart ("other" when the tag table does not know it).
-pub fn category_name(tag: &str) -> &'static str {
-    lookup(tag).map(|(c, _)| c.as_str()).unwrap_or("other")
+/// Colour of each category.
+fn category_color(c: Category) -> egui::Color32 {
+    match c {
+        Category::Genre => egui::Color32::from_rgb(86, 156, 214),
+        Category::Mood => egui::Color32::from_rgb(230, 145, 56),
+        Category::Instrument => egui::Color32::from_rgb(106, 190, 120),
+        Category::Voice => egui::Color32::from_rgb(90, 190, 190),
+        Category::Era => egui::Color32::from_rgb(200, 110, 200),
+        Category::Feel => egui::Color32::from_rgb(200, 200, 90),
+    }
 }
 
-const GROUPS: [(Option<Category>, &str, egui::Color32); 5] = [
-    (Some(Category::Genre), "genre", egui::Color32::from_rgb(86, 156, 214)),
-    (Some(Category::Mood), "mood", egui::Color32::from_rgb(230, 145, 56)),
-    (Some(Category::Instrument), "instrument / voice", egui::Color32::from_rgb(106, 190, 120)),
-    (Some(Category::Era), "era", egui::Color32::from_rgb(200, 110, 200)),
-    (None, "other", egui::Color32::GRAY),
-];
+/// Tags shown per category unless "Show all" is on.
+const TOP_PER_CATEGORY: usize = 5;
 
 /// Draws the selected track's panel.
 pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
@@ -53,30 +57,38 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
                 (m.frontend.frames_per_window * m.frontend.hop_samples) as f64 / m.frontend.sample_rate_hz as f64
             }
         };
-        taggram_ui(ui, &m.tags, windows, starts, window_s, duration);
+        let entries = m.entries();
+        let rows: Vec<Vec<Selected>> = windows.iter().map(|w| canonical_scores(&entries, w)).collect();
+        let overall = canonical_scores(&entries, &a.scores);
+        taggram_ui(ui, &overall, &rows, starts, window_s, duration, app.persisted.show_all_tags);
     }
 
     ui.add_space(4.0);
     let mut compare = app.persisted.compare_models;
-    ui.checkbox(&mut compare, "Compare models")
-        .on_hover_text("Every converted model's scores for this track, side by side (missing ones are analysed)");
+    let mut show_all = app.persisted.show_all_tags;
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut compare, "Compare models")
+            .on_hover_text("Every converted model's scores for this track, side by side (missing ones are analysed)");
+        ui.checkbox(&mut show_all, "Show all tags")
+            .on_hover_text(format!("Every tag of each category, not only the {TOP_PER_CATEGORY} strongest"));
+        ui.label(egui::RichText::new("bold with a dot: what a write would put into the file").small().weak());
+    });
     app.persisted.compare_models = compare;
+    app.persisted.show_all_tags = show_all;
     if compare {
         let models = app.compare_scores();
-        compare_bars_ui(ui, &models);
+        compare_view_ui(ui, &models, show_all);
         return;
     }
     match (&track.status, &track.analysis, &manifest) {
         (Status::Done, Some(a), Some(m)) => {
-            let mut ranked: Vec<(usize, f32)> = a.scores.iter().copied().enumerate().collect();
-            ranked.sort_by(|x, y| y.1.total_cmp(&x.1));
-            ui.horizontal_wrapped(|ui| {
-                ui.label("Top tags:");
-                for &(i, s) in ranked.iter().take(5) {
-                    ui.label(egui::RichText::new(format!("{} {:.3}", m.tags[i], s)).strong()).on_hover_text(category_name(&m.tags[i]));
-                }
+            let entries = m.entries();
+            let selection = app.write.settings.select(&entries, &a.scores);
+            let written: Vec<&str> = selection.all().map(|s| s.name).collect();
+            let scores = canonical_scores(&entries, &a.scores);
+            egui::ScrollArea::vertical().id_salt("tag-view").show(ui, |ui| {
+                tag_view_ui(ui, &[(m.name.clone(), None, scores)], &written, show_all);
             });
-            tag_bars_ui(ui, &m.tags, &a.scores);
         }
         (Status::Error(e), _, _) => {
             ui.colored_label(ui.visuals().error_fg_color, format!("Analysis failed: {e}"));
@@ -195,199 +207,202 @@ fn nice_step(span: f64, target: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0].into_iter().find(|&s| s >= raw).unwrap_or(1200.0)
 }
 
-/// Tags × time: one row per tag (in category order), one cell per analysis window.
-fn taggram_ui(ui: &mut egui::Ui, tags: &[String], windows: &[Vec<f32>], starts: &[f64], window_s: f64, duration: f64) {
+/// Tags × time for the strongest canonical tags (every tag with "Show all"), one named row
+/// each, one cell per analysis window; hover for the score.
+fn taggram_ui(ui: &mut egui::Ui, overall: &[Selected], windows: &[Vec<Selected>], starts: &[f64], window_s: f64, duration: f64, all: bool) {
     if windows.is_empty() || duration <= 0.0 {
         return;
     }
-    let order = grouped_order(tags);
-    ui.label(egui::RichText::new("Taggram: tags (genre, mood, instrument/voice, era) × time — hover for scores").small().weak());
-    let row_h = 3.0;
-    let width = ui.available_width();
-    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, row_h * order.len() as f32), egui::Sense::hover());
+    let mut order: Vec<&Selected> = overall.iter().collect();
+    order.sort_by(|a, b| b.score.total_cmp(&a.score));
+    if !all {
+        order.truncate(12);
+    }
+    ui.label(egui::RichText::new("Taggram: the strongest tags over time — hover for scores").small().weak());
+    let row_h = 12.0;
+    let label_w = 120.0;
+    let width = (ui.available_width() - label_w).max(50.0);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width + label_w, row_h * order.len() as f32), egui::Sense::hover());
     let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 0.0, egui::Color32::BLACK);
-    let max = windows.iter().flatten().copied().fold(1e-6f32, f32::max);
+    let grid = egui::Rect::from_min_max(egui::pos2(rect.left() + label_w, rect.top()), rect.max);
+    painter.rect_filled(grid, 0.0, egui::Color32::BLACK);
+    let value = |w: usize, name: &str| windows.get(w).and_then(|row| row.iter().find(|s| s.name == name)).map_or(0.0, |s| s.score);
+    let max = (0..windows.len()).flat_map(|w| order.iter().map(move |t| (w, t.name))).map(|(w, n)| value(w, n)).fold(1e-6f32, f32::max);
     let lut = super::magma();
-    for (w, row) in windows.iter().enumerate() {
-        let t0 = starts.get(w).copied().unwrap_or(0.0);
-        let x0 = rect.left() + (t0 / duration).clamp(0.0, 1.0) as f32 * width;
-        let x1 = rect.left() + ((t0 + window_s) / duration).clamp(0.0, 1.0) as f32 * width;
-        for (r, &tag) in order.iter().enumerate() {
-            let v = row.get(tag).copied().unwrap_or(0.0) / max;
-            let y = rect.top() + r as f32 * row_h;
+    let text = ui.visuals().text_color();
+    for (r, tag) in order.iter().enumerate() {
+        let y = rect.top() + r as f32 * row_h;
+        painter.text(
+            egui::pos2(rect.left() + label_w - 6.0, y + row_h / 2.0),
+            egui::Align2::RIGHT_CENTER,
+            tag.name,
+            egui::FontId::proportional(10.0),
+            text,
+        );
+        for w in 0..windows.len() {
+            let t0 = starts.get(w).copied().unwrap_or(0.0);
+            let x0 = grid.left() + (t0 / duration).clamp(0.0, 1.0) as f32 * width;
+            let x1 = grid.left() + ((t0 + window_s) / duration).clamp(0.0, 1.0) as f32 * width;
+            let v = value(w, tag.name) / max;
             painter.rect_filled(
-                egui::Rect::from_min_max(egui::pos2(x0, y), egui::pos2(x1, y + row_h)),
+                egui::Rect::from_min_max(egui::pos2(x0, y), egui::pos2(x1, y + row_h - 1.0)),
                 0.0,
                 lut[(v.clamp(0.0, 1.0) * 255.0) as usize],
             );
         }
     }
-    if let Some(p) = response.hover_pos() {
+    if let Some(p) = response.hover_pos().filter(|p| p.x >= grid.left()) {
         let r = ((p.y - rect.top()) / row_h) as usize;
-        let t = ((p.x - rect.left()) / width) as f64 * duration;
+        let t = ((p.x - grid.left()) / width) as f64 * duration;
         let w = starts.iter().rposition(|&s| s <= t).unwrap_or(0);
-        if let (Some(&tag), Some(row)) = (order.get(r), windows.get(w)) {
-            response.on_hover_text(format!("{} at {:.0} s: {:.3}", tags[tag], starts[w], row[tag]));
+        if let Some(tag) = order.get(r) {
+            response.on_hover_text(format!("{} at {:.0} s: {:.3}", tag.name, starts.get(w).copied().unwrap_or(0.0), value(w, tag.name)));
         }
     }
 }
 
-/// Tag indices grouped genre, mood, instrument/voice, era, other (model order inside a group).
-fn grouped_order(tags: &[String]) -> Vec<usize> {
-    let mut order = Vec::with_capacity(tags.len());
-    for (cat, _, _) in GROUPS {
-        for (i, t) in tags.iter().enumerate() {
-            if lookup(t).map(|(c, _)| c) == cat {
-                order.push(i);
+/// One category's strongest tags over every compared row (`rows`: a name, a colour for
+/// several models, and the canonical scores), best first.
+fn category_tags(rows: &[(String, Option<egui::Color32>, Vec<Selected>)], c: Category, all: bool) -> Vec<&'static str> {
+    let mut best: Vec<(&'static str, f32)> = Vec::new();
+    for (_, _, scores) in rows {
+        for s in scores.iter().filter(|s| s.category == c) {
+            match best.iter_mut().find(|(n, _)| *n == s.name) {
+                Some(b) => b.1 = b.1.max(s.score),
+                None => best.push((s.name, s.score)),
             }
         }
     }
-    order
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    if !all {
+        best.truncate(TOP_PER_CATEGORY);
+    }
+    best.into_iter().map(|(n, _)| n).collect()
 }
 
-/// The scores as bars, grouped and coloured by category; hovering a bar shows the exact score.
-fn tag_bars_ui(ui: &mut egui::Ui, tags: &[String], scores: &[f32]) {
-    let order = grouped_order(tags);
-    let mut x = 0usize;
-    let mut charts = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    for (cat, label, color) in GROUPS {
-        let bars: Vec<Bar> = order
-            .iter()
-            .filter(|&&i| lookup(&tags[i]).map(|(c, _)| c) == cat)
-            .map(|&i| {
-                let bar = Bar::new(x as f64, scores.get(i).copied().unwrap_or(0.0) as f64).name(&tags[i]).width(0.8).fill(color);
-                names.push(tags[i].clone());
-                x += 1;
-                bar
-            })
-            .collect();
-        if !bars.is_empty() {
-            charts.push(
-                BarChart::new(label, bars).color(color).element_formatter(Box::new(|bar, _| format!("{}: {:.4}", bar.name, bar.value))),
+/// The tag view: per category (genre, mood, instruments, voice, era, tempo & feel), labelled
+/// horizontal bars of the strongest tags with their scores; `written` ones marked (a dot and
+/// bold). Several rows (models) get one thin bar each, in their colour.
+fn tag_view_ui(ui: &mut egui::Ui, rows: &[(String, Option<egui::Color32>, Vec<Selected>)], written: &[&str], all: bool) {
+    let columns = if ui.available_width() > 1000.0 { 3 } else { 2 };
+    let col_w = ui.available_width() / columns as f32 - 8.0;
+    let cats: Vec<Category> = Category::ALL.into_iter().filter(|&c| !category_tags(rows, c, true).is_empty()).collect();
+    egui::Grid::new("tag-view-grid").num_columns(columns).spacing([8.0, 10.0]).show(ui, |ui| {
+        for (k, &c) in cats.iter().enumerate() {
+            ui.vertical(|ui| {
+                ui.set_width(col_w);
+                ui.label(egui::RichText::new(c.title()).strong().color(category_color(c)));
+                for name in category_tags(rows, c, all) {
+                    bar_row_ui(ui, rows, c, name, written.contains(&name), col_w);
+                }
+            });
+            if (k + 1) % columns == 0 {
+                ui.end_row();
+            }
+        }
+    });
+}
+
+/// One tag's label and bars (one per row), score written beside each bar.
+fn bar_row_ui(
+    ui: &mut egui::Ui,
+    rows: &[(String, Option<egui::Color32>, Vec<Selected>)],
+    c: Category,
+    name: &str,
+    written: bool,
+    width: f32,
+) {
+    let label_w = 118.0;
+    let bar_h = if rows.len() > 1 { 6.0 } else { 12.0 };
+    let height = (bar_h + 2.0) * rows.len() as f32 + 2.0;
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, height.max(14.0)), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let text = ui.visuals().text_color();
+    let font = if written { egui::FontId::new(12.0, egui::FontFamily::Proportional) } else { egui::FontId::proportional(11.0) };
+    let name_pos = egui::pos2(rect.left() + 10.0, rect.center().y);
+    if written {
+        painter.circle_filled(egui::pos2(rect.left() + 4.0, rect.center().y), 3.0, category_color(c));
+    }
+    let galley = painter.layout_no_wrap(name.to_string(), font, if written { ui.visuals().strong_text_color() } else { text });
+    painter.galley(egui::pos2(name_pos.x, name_pos.y - galley.size().y / 2.0), galley, text);
+    let bar_left = rect.left() + label_w;
+    let bar_w = (width - label_w - 44.0).max(20.0);
+    let mut hover = Vec::new();
+    for (r, (model, color, scores)) in rows.iter().enumerate() {
+        let v = scores.iter().find(|s| s.name == name).map(|s| s.score);
+        let y = rect.top() + 1.0 + r as f32 * (bar_h + 2.0);
+        let fill = color.unwrap_or_else(|| if written { category_color(c) } else { category_color(c).gamma_multiply(0.55) });
+        painter.rect_filled(
+            egui::Rect::from_min_size(egui::pos2(bar_left, y), egui::vec2(bar_w, bar_h)),
+            2.0,
+            egui::Color32::from_gray(40),
+        );
+        if let Some(v) = v {
+            painter.rect_filled(
+                egui::Rect::from_min_size(egui::pos2(bar_left, y), egui::vec2(bar_w * v.clamp(0.0, 1.0), bar_h)),
+                2.0,
+                fill,
             );
+            if rows.len() == 1 {
+                painter.text(
+                    egui::pos2(bar_left + bar_w + 4.0, y + bar_h / 2.0),
+                    egui::Align2::LEFT_CENTER,
+                    format!("{v:.3}"),
+                    egui::FontId::proportional(10.0),
+                    text,
+                );
+            }
+            hover.push(format!("{model}: {v:.4}"));
+        } else {
+            hover.push(format!("{model}: (not in its vocabulary)"));
         }
     }
-    let height = ui.available_height().clamp(120.0, 260.0);
-    static_bars_plot("tag_bars", height)
-        .include_y(scores.iter().copied().fold(0.05f32, f32::max) as f64 * 1.1)
-        .x_axis_formatter(move |mark, _| {
-            let i = mark.value.round();
-            if (mark.value - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
-        })
-        .show(ui, |plot| {
-            for chart in charts {
-                plot.bar_chart(chart);
-            }
-        });
+    let mut tip = format!("{name} ({})\n{}", c.title(), hover.join("\n"));
+    if written {
+        tip.push_str("\nwould be written into the file");
+    }
+    // What screen readers (and the tests) read: "Jazz 0.831", or each model's score.
+    let label = match rows {
+        [(_, _, scores)] => format!("{name} {:.3}", scores.iter().find(|s| s.name == name).map_or(0.0, |s| s.score)),
+        _ => format!("{name}: {}", hover.join(", ")),
+    };
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &label));
+    response.on_hover_text(tip);
 }
 
-/// "Compare models": per tag (grouped genre / mood / instrument-voice / era as the single bars)
-/// one bar per model, one colour per model with a legend; the exact score on hover. Models
-/// still running show as "analysing" under the chart.
-fn compare_bars_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::engine::model::Manifest>, crate::app::CompareState)]) {
+/// "Compare models": every converted model's canonical scores for the track, in the tag view's
+/// layout, one colour per model with a legend; models still running show as "analysing".
+fn compare_view_ui(ui: &mut egui::Ui, models: &[(std::sync::Arc<crate::engine::model::Manifest>, crate::app::CompareState)], all: bool) {
     use crate::app::CompareState;
-    let Some(tags) = models.first().map(|(m, _)| m.tags.clone()) else {
+    if models.is_empty() {
         ui.label(format!("No converted model to compare: {}.", crate::engine::paths::setup_hint()));
         return;
-    };
+    }
+    let mut rows = Vec::new();
     ui.horizontal_wrapped(|ui| {
         for (k, (m, state)) in models.iter().enumerate() {
             let color = super::MODEL_COLORS[k % super::MODEL_COLORS.len()];
             match state {
                 CompareState::Done(scores) => {
-                    let best = (0..scores.len()).max_by(|&i, &j| scores[i].total_cmp(&scores[j]));
-                    let top = best.and_then(|i| Some(format!(" — {} {:.3}", m.tags.get(i)?, scores[i]))).unwrap_or_default();
-                    ui.colored_label(color, format!("{}{top}", m.name))
+                    let canonical = canonical_scores(&m.entries(), scores);
+                    let best = canonical.iter().max_by(|a, b| a.score.total_cmp(&b.score));
+                    let top = best.map(|b| format!(" — {} {:.3}", b.name, b.score)).unwrap_or_default();
+                    ui.colored_label(color, format!("{}{top}", m.name));
+                    rows.push((m.name.clone(), Some(color), canonical));
                 }
                 CompareState::Pending => {
                     ui.spinner();
-                    ui.label(format!("{}: analysing…", m.name))
+                    ui.label(format!("{}: analysing…", m.name));
                 }
-                CompareState::Error(e) => ui.colored_label(ui.visuals().error_fg_color, format!("{}: {e}", m.name)),
-            };
+                CompareState::Error(e) => {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("{}: {e}", m.name));
+                }
+            }
         }
     });
-    let order = grouped_order(&tags);
-    let n = models.len().max(1) as f64;
-    let group_w = 0.8;
-    let bar_w = group_w / n;
-    // Category bands: the x position of each tag leaves a gap between categories.
-    let mut xs: Vec<(usize, f64)> = Vec::with_capacity(order.len());
-    let mut x = 0.0;
-    let mut last_cat = None;
-    for &i in &order {
-        let cat = lookup(&tags[i]).map(|(c, _)| c);
-        if last_cat.is_some() && last_cat != Some(cat) {
-            x += 0.5;
-        }
-        last_cat = Some(cat);
-        xs.push((i, x));
-        x += 1.0;
+    if !rows.is_empty() {
+        egui::ScrollArea::vertical().id_salt("compare-view").show(ui, |ui| tag_view_ui(ui, &rows, &[], all));
     }
-    let mut charts = Vec::new();
-    let mut max = 0.05f32;
-    for (k, (m, state)) in models.iter().enumerate() {
-        let CompareState::Done(scores) = state else { continue };
-        if m.tags != tags {
-            continue;
-        }
-        let color = super::MODEL_COLORS[k % super::MODEL_COLORS.len()];
-        let bars: Vec<Bar> = xs
-            .iter()
-            .map(|&(i, x)| {
-                let v = scores.get(i).copied().unwrap_or(0.0);
-                max = max.max(v);
-                let offset = -group_w / 2.0 + bar_w * (k as f64 + 0.5);
-                Bar::new(x + offset, v as f64).name(format!("{} — {}", tags[i], m.name)).width(bar_w * 0.95).fill(color)
-            })
-            .collect();
-        charts.push(
-            BarChart::new(m.name.clone(), bars)
-                .color(color)
-                .element_formatter(Box::new(|bar, _| format!("{}: {:.4}", bar.name, bar.value))),
-        );
-    }
-    let names: Vec<(f64, String)> = xs.iter().map(|&(i, x)| (x, tags[i].clone())).collect();
-    // Where each category starts, for a separator and its name over the bars.
-    let cats: Vec<(f64, &'static str, egui::Color32)> = GROUPS
-        .iter()
-        .filter_map(|(cat, label, color)| {
-            xs.iter().find(|&&(i, _)| lookup(&tags[i]).map(|(c, _)| c) == *cat).map(|&(_, x)| (x - 0.75, *label, *color))
-        })
-        .collect();
-    ui.label(egui::RichText::new("Tags grouped genre, mood, instrument/voice, era — hover a bar for its score").small().weak());
-    let top = max as f64 * 1.1;
-    let height = ui.available_height().clamp(120.0, 260.0);
-    static_bars_plot("compare_bars", height)
-        .include_y(top * 1.08)
-        .x_axis_formatter(move |mark, _| {
-            names.iter().find(|(x, _)| (mark.value - x).abs() < 1e-6).map(|(_, n)| n.clone()).unwrap_or_default()
-        })
-        .show(ui, |plot| {
-            for (x, label, color) in cats {
-                plot.vline(VLine::new("", x).color(color.gamma_multiply(0.6)).width(1.0));
-                plot.text(Text::new("", PlotPoint::new(x + 0.3, top * 1.05), label).color(color).anchor(egui::Align2::LEFT_CENTER));
-            }
-            for chart in charts {
-                plot.bar_chart(chart);
-            }
-        });
-}
-
-/// A fixed (no zoom, pan or reset) bar plot with a legend, its y axis from 0.
-fn static_bars_plot(id: &str, height: f32) -> Plot<'static> {
-    Plot::new(id)
-        .height(height)
-        .legend(Legend::default())
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_drag(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .show_x(false)
-        .include_y(0.0)
 }
 
 #[cfg(test)]
@@ -395,10 +410,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_are_grouped_once_each() {
-        let tags: Vec<String> = ["rock", "sad", "guitar", "80s", "mystery tag", "pop"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(grouped_order(&tags), vec![0, 5, 1, 2, 3, 4]);
-        assert_eq!(category_name("female vocalists"), "instrument");
-        assert_eq!(category_name("mystery tag"), "other");
+    fn categories_list_their_strongest_tags_once() {
+        let sel = |name: &'static str, category, score| Selected { name, category, score };
+        let rows = vec![
+            (
+                "a".to_string(),
+                None,
+                vec![sel("Rock", Category::Genre, 0.2), sel("Jazz", Category::Genre, 0.9), sel("Sad", Category::Mood, 0.3)],
+            ),
+            ("b".to_string(), None, vec![sel("Rock", Category::Genre, 0.5), sel("Pop", Category::Genre, 0.1)]),
+        ];
+        assert_eq!(category_tags(&rows, Category::Genre, true), ["Jazz", "Rock", "Pop"]);
+        assert_eq!(category_tags(&rows, Category::Mood, false), ["Sad"]);
+        assert!(category_tags(&rows, Category::Era, true).is_empty());
     }
 }

@@ -77,23 +77,29 @@ pub enum Role {
     Genre,
     /// Moods.
     Mood,
+    /// Grouping: instruments, voices, eras, tempo/feel (when requested).
+    Grouping,
     /// The raw scores as compact JSON.
     Scores,
 }
 
 impl Role {
+    /// Every role, in the order fields are listed.
+    pub const ALL: [Role; 4] = [Role::Genre, Role::Mood, Role::Grouping, Role::Scores];
+
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Genre => "genre",
             Role::Mood => "mood",
+            Role::Grouping => "grouping",
             Role::Scores => "scores",
         }
     }
 
     /// Inverse of [`Role::as_str`].
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Genre, Role::Mood, Role::Scores].into_iter().find(|r| r.as_str() == s)
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -171,6 +177,10 @@ impl Store {
             (Store::Id3v2 { v23: false, .. }, Role::Mood) => "TMOO".into(),
             (Store::Id3v2 { v23: true, .. }, Role::Mood) => "TXXX:MOOD".into(),
             (Store::Id3v2 { .. }, Role::Scores) => format!("TXXX:{SCORES_KEY}"),
+            (Store::Id3v2 { .. }, Role::Grouping) => "TIT1".into(),
+            (Store::Vorbis(_) | Store::Flac(_), Role::Grouping) => "GROUPING".into(),
+            (Store::Mp4(_), Role::Grouping) => "©grp".into(),
+            (Store::Ape(_), Role::Grouping) => "Grouping".into(),
             (Store::Vorbis(_) | Store::Flac(_), Role::Genre) => "GENRE".into(),
             (Store::Vorbis(_) | Store::Flac(_), Role::Mood) => "MOOD".into(),
             (Store::Vorbis(_) | Store::Flac(_), Role::Scores) => SCORES_KEY.into(),
@@ -447,7 +457,7 @@ impl FileTags {
                 let tags = TagFile::read(path)?;
                 let mut fields = Vec::new();
                 for store in &tags.stores {
-                    for role in [Role::Genre, Role::Mood, Role::Scores] {
+                    for role in Role::ALL {
                         let key = store.key(role);
                         let raw = store.get(&key);
                         let mut field =
@@ -484,7 +494,7 @@ fn fields_from_layout(layout: &super::raw::Layout, path: &Path) -> Result<Vec<Fi
     };
     match layout.container {
         Container::Flac => {
-            for (key, role) in [("GENRE", Role::Genre), ("MOOD", Role::Mood), (SCORES_KEY, Role::Scores)] {
+            for (key, role) in [("GENRE", Role::Genre), ("MOOD", Role::Mood), ("GROUPING", Role::Grouping), (SCORES_KEY, Role::Scores)] {
                 let values: Vec<String> = items(layout, "Vorbis", key)
                     .map(|i| {
                         let text = String::from_utf8_lossy(&i.bytes);
@@ -523,6 +533,7 @@ fn fields_from_layout(layout: &super::raw::Layout, path: &Path) -> Result<Vec<Fi
             let scores = format!("TXXX:{SCORES_KEY}");
             push(TagKind::Id3v2, "TCON", Role::Genre, text("TCON")?, style);
             push(TagKind::Id3v2, mood, Role::Mood, text(mood)?, style);
+            push(TagKind::Id3v2, "TIT1", Role::Grouping, text("TIT1")?, style);
             push(TagKind::Id3v2, &scores, Role::Scores, text(&scores)?, ValueStyle::Multi);
             if layout.container == Container::Wav
                 && let Some(item) = items(layout, "RIFF-INFO", "IGNR").next()
@@ -534,7 +545,7 @@ fn fields_from_layout(layout: &super::raw::Layout, path: &Path) -> Result<Vec<Fi
                 // The APE tag (foobar2000 reads it first) gets the same values, through lofty.
                 let tags = TagFile::read(path)?;
                 if let Some(store) = tags.stores.iter().find(|s| s.kind() == TagKind::Ape) {
-                    for role in [Role::Genre, Role::Mood, Role::Scores] {
+                    for role in Role::ALL {
                         let key = store.key(role);
                         let raw = store.get(&key);
                         push(TagKind::Ape, &key, role, raw, ValueStyle::Multi);

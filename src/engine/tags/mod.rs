@@ -1,6 +1,7 @@
 //! Writing tags back into the files, safely, and undoing it.
 //!
-//! - [`policy`]: which scores become tags, and the one table of categories and canonical names.
+//! - [`taxonomy`]: every tag of every vocabulary mapped to a category and a canonical name.
+//! - [`policy`]: which scores become tags, per category.
 //! - [`fields`]: the fields melotag reads and writes, per format.
 //! - [`plan`]: analysis results + policy + merge mode → per file, per field, old → new.
 //! - [`write`]: one file written atomically and verified, with what rebuilds the original.
@@ -14,12 +15,14 @@ pub mod fields;
 pub mod plan;
 pub mod policy;
 pub mod raw;
+pub mod taxonomy;
 pub mod undo;
 pub mod write;
 
 pub use apply::{ApplyEvent, BatchOutcome, UndoEvent, WriteJob};
 pub use fields::{FieldId, FileTags, Raw, Role, TagKind};
 pub use plan::{FilePlan, Kept, PlanInput, PlannedFile, WriteSettings, plan_batch, scores_json};
-pub use policy::{Category, Policy, Selection};
+pub use policy::{Policy, Selection};
+pub use taxonomy::Category;
 pub use undo::{Journal, JournalError, UndoAction, UndoItem, UndoTarget};
 pub use write::{Change, MergeMode, Snapshot, WriteError};

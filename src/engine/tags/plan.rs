@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::fields::{FieldId, FieldState, FileTags, Role};
 use super::policy::{Policy, Selected, Selection};
+use super::taxonomy::{Category, Entry};
 use super::write::{Change, MergeMode, Snapshot, merge_values};
 use crate::engine::analysis::Mode;
 use crate::engine::model::Manifest;
@@ -44,10 +45,11 @@ pub struct WriteSettings {
 }
 
 impl WriteSettings {
-    /// The selection for one set of scores, with `never_write` and `rename` applied.
-    pub fn select(&self, tags: &[String], scores: &[f32]) -> Selection {
-        let mut sel = self.policy.select(tags, scores);
-        for list in [&mut sel.genres, &mut sel.moods] {
+    /// The selection for one set of scores (`entries`: the model's tags in the taxonomy, see
+    /// [`Manifest::entries`]), with `never_write` applied (`rename` applies when writing).
+    pub fn select(&self, entries: &[Option<&'static Entry>], scores: &[f32]) -> Selection {
+        let mut sel = self.policy.select(entries, scores);
+        for list in [&mut sel.genres, &mut sel.moods, &mut sel.grouping] {
             list.retain(|s| !self.is_never(s.name));
         }
         sel
@@ -158,6 +160,7 @@ pub fn scores_json(manifest: &Manifest, mode: Mode, scores: &[f32]) -> String {
 
 /// Plans every file; with `per_album`, the tracks of one album share one selection.
 pub fn plan_batch(inputs: &[PlanInput], manifest: &Manifest, mode: Mode, settings: &WriteSettings) -> Vec<FilePlan> {
+    let entries = manifest.entries();
     let album_scores: HashMap<String, Vec<f32>> = if settings.per_album { album_means(inputs) } else { HashMap::new() };
     inputs
         .iter()
@@ -166,7 +169,7 @@ pub fn plan_batch(inputs: &[PlanInput], manifest: &Manifest, mode: Mode, setting
                 (Err(e), _) | (_, Err(e)) => Err(e.clone()),
                 (Ok(tags), Ok(scores)) => {
                     let chosen = album_scores.get(&album_key(&input.path, tags)).unwrap_or(scores);
-                    let selection = settings.select(&manifest.tags, chosen);
+                    let selection = settings.select(&entries, chosen);
                     let json = settings.write_scores.then(|| scores_json(manifest, mode, scores));
                     Ok(plan_file(tags, selection, json.as_deref(), settings))
                 }
@@ -210,8 +213,13 @@ pub fn plan_file(tags: &FileTags, selection: Selection, scores_json: Option<&str
     let mut changes = Vec::new();
     let mut kept = Vec::new();
     let wanted = |list: &[Selected]| -> Vec<String> { list.iter().map(|s| settings.spelling(s.name)).collect() };
-    let roles: [(Role, Vec<String>); 2] = [(Role::Genre, wanted(&selection.genres)), (Role::Mood, wanted(&selection.moods))];
+    let roles: [(Role, Vec<String>); 3] =
+        [(Role::Genre, wanted(&selection.genres)), (Role::Mood, wanted(&selection.moods)), (Role::Grouping, wanted(&selection.grouping))];
+    let grouping_wanted = settings.policy.categories.iter().any(|c| !matches!(c, Category::Genre | Category::Mood));
     for (role, new) in roles {
+        if role == Role::Grouping && !grouping_wanted {
+            continue;
+        }
         for field in tags.fields.iter().filter(|f| f.role == role) {
             plan_field(field, &new, settings, &mut changes, &mut kept);
         }
@@ -269,7 +277,6 @@ fn plan_field(field: &FieldState, new: &[String], settings: &WriteSettings, chan
 mod tests {
     use super::*;
     use crate::engine::tags::fields::{TagKind, ValueStyle};
-    use crate::engine::tags::policy::Category;
     use std::time::SystemTime;
 
     fn field(key: &str, role: Role, values: &[&str], style: ValueStyle) -> FieldState {
@@ -298,6 +305,7 @@ mod tests {
         Selection {
             genres: genres.iter().map(|&n| s(n, Category::Genre)).collect(),
             moods: moods.iter().map(|&n| s(n, Category::Mood)).collect(),
+            grouping: Vec::new(),
         }
     }
 
@@ -328,9 +336,9 @@ mod tests {
         let p = plan_file(&t, sel(&["Hip-Hop", "Electronic"], &[]), None, &s);
         // never_write acts in select(); plan_file writes what it is given, renamed.
         assert_eq!(p.changes[0].new_values, ["Christmas", "Hip Hop", "Electronic"]);
-        let mut msd: Vec<String> = vec!["Hip-Hop".into(), "electronic".into(), "jazz".into()];
-        msd.extend((0..3).map(|i| format!("unused{i}")));
-        let chosen = s.select(&msd, &[0.6, 0.5, 0.01, 0.0, 0.0, 0.0]);
+        let msd: Vec<Option<&'static Entry>> =
+            ["Hip-Hop", "electronic", "jazz"].iter().map(|t| crate::engine::tags::taxonomy::entry("msd", t)).collect();
+        let chosen = s.select(&msd, &[0.6, 0.5, 0.01]);
         assert_eq!(chosen.genres.iter().map(|g| g.name).collect::<Vec<_>>(), ["Hip-Hop"], "Electronic is never written");
         assert_eq!(s.spelling("Hip-Hop"), "Hip Hop");
     }

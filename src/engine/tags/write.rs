@@ -190,8 +190,9 @@ fn commit(tmp: tempfile::NamedTempFile, real: &Path, dir: &Path, expected: &Snap
 }
 
 /// Applies `changes` to the file at `path` atomically, provided it still matches `expected`
-/// and still holds the `old` values. The new file is built beside it: ID3v2, RIFF INFO and FLAC
-/// comments spliced byte-for-byte by [`super::raw`], Ogg, MP4 and APE tags written by lofty;
+/// and still holds the `old` values. The new file is built beside it: ID3v2, RIFF INFO, FLAC
+/// comments and MP4 ilst atoms spliced byte-for-byte by [`super::raw`], Ogg and APE tags
+/// written by lofty;
 /// then it is verified against the original with an independent raw reading (every other item
 /// byte-identical, the audio payload identical, the new values read back). `before_commit` runs
 /// once the new file is complete and verified, with what rebuilds the original exactly (the
@@ -246,12 +247,16 @@ pub fn write_changes(
             raw::util::write_pieces(&mut orig, &pieces, &mut io::BufWriter::new(tmp.as_file_mut())).map_err(raw_err)?;
             changes.iter().filter(|c| c.field.tag == TagKind::Ape).collect()
         }
-        Container::Flac => {
-            let pieces = raw::flac::splice(&mut orig, &edits(TagKind::Vorbis)).map_err(raw_err)?;
+        Container::Flac | Container::Mp4 => {
+            let pieces = match old_layout.container {
+                Container::Flac => raw::flac::splice(&mut orig, &edits(TagKind::Vorbis)),
+                _ => raw::mp4::splice(&mut orig, &edits(TagKind::Mp4)),
+            }
+            .map_err(raw_err)?;
             raw::util::write_pieces(&mut orig, &pieces, &mut io::BufWriter::new(tmp.as_file_mut())).map_err(raw_err)?;
             Vec::new()
         }
-        Container::Ogg | Container::Mp4 | Container::ApeTagged => {
+        Container::Ogg | Container::ApeTagged => {
             orig.seek(io::SeekFrom::Start(0)).map_err(io_err("reading the file"))?;
             io::copy(&mut orig, tmp.as_file_mut()).map_err(io_err("copying the file"))?;
             changes.iter().collect()

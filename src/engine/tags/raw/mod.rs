@@ -6,10 +6,11 @@
 //! ([`verify`]). Writers describe the new file as [`Piece`]s: literal bytes, or ranges copied
 //! from the original, so the audio is never loaded into memory.
 //!
-//! melotag writes ID3v2 (MP3, AAC, WAV, AIFF), RIFF INFO and FLAC comments itself with these
-//! splicers, because the tag library it uses for the other formats (lofty 0.25) drops or
-//! re-encodes frames it does not model (RVA2, TDRC in v2.3, WXXX, ETCO, everything after a
-//! damaged frame id). Ogg and MP4 are still written with lofty, and verified here.
+//! melotag writes ID3v2 (MP3, AAC, WAV, AIFF), RIFF INFO, FLAC comments and MP4 `ilst` atoms
+//! itself with these splicers, because the tag library it uses for the other formats (lofty
+//! 0.25) drops or re-encodes what it does not model (RVA2, TDRC in v2.3, WXXX, ETCO, everything
+//! after a damaged frame id, MP4 `tmpo`). Ogg and APE tags are still written with lofty, and
+//! verified here.
 
 pub mod ape;
 pub mod flac;

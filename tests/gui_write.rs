@@ -1,0 +1,205 @@
+//! Writing tags from the window, driven through the real app with egui_kittest: select tracks,
+//! open the review, move a policy control and see the preview change, uncheck a file, write,
+//! find the new GENRE on disk, undo it from the history, and see a read-only file's error.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use lofty::prelude::*;
+use melotag::app::write::ReviewState;
+use melotag::app::{AppOptions, AudioOutput, MelotagApp, Status};
+
+fn options(folder: &Path, data: &Path) -> AppOptions {
+    AppOptions {
+        folder: Some(folder.to_path_buf()),
+        open_music_dir: false,
+        audio: AudioOutput::Unavailable("no audio device in tests".into()),
+        cache_path: Some(data.join("cache.sqlite")),
+        journal_path: Some(data.join("undo.sqlite3")),
+        config_path: Some(data.join("config.toml")),
+        workers: 1,
+        frame_stats: false,
+        select: None,
+        bench: false,
+        quit_after: None,
+        model_id: Some("choi2016_crnn".into()),
+        mode: None,
+        show: None,
+    }
+}
+
+fn harness(app: MelotagApp) -> Harness<'static, MelotagApp> {
+    Harness::builder().with_size(egui::vec2(1400.0, 950.0)).build_ui_state(|ui, app: &mut MelotagApp| app.show(ui), app)
+}
+
+fn step_until(h: &mut Harness<'static, MelotagApp>, what: &str, mut done: impl FnMut(&MelotagApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The genre values in a file, read by lofty (not by melotag).
+fn genres(path: &Path) -> Vec<String> {
+    let file = lofty::read_from_path(path).expect("lofty reads the file");
+    let Some(tag) = file.primary_tag() else { return Vec::new() };
+    tag.get_strings(ItemKey::Genre).flat_map(|v| v.split('\0').map(str::to_string).collect::<Vec<_>>()).filter(|v| !v.is_empty()).collect()
+}
+
+/// Three 12 s FLAC tracks: `a` already tagged genre "Romantic Classical" and mood "Calm", `b`
+/// and `c` untagged.
+fn library(dir: &Path) -> Vec<PathBuf> {
+    let src = upstream_audio("bensound-thejazzpiano", "mp3");
+    let mut out = Vec::new();
+    for (name, start, genre) in [("a.flac", "0", Some("Romantic Classical")), ("b.flac", "8", None), ("c.flac", "16", None)] {
+        let p = dir.join(name);
+        let title = format!("title=Track {}", &name[..1]);
+        let mut args = vec!["-ss", start, "-t", "12", "-i", src.to_str().unwrap(), "-metadata", &title];
+        let meta;
+        if let Some(g) = genre {
+            meta = format!("genre={g}");
+            args.extend(["-metadata", &meta, "-metadata", "mood=Calm"]);
+        }
+        args.push(p.to_str().unwrap());
+        ffmpeg(&args);
+        out.push(p);
+    }
+    out
+}
+
+/// Clicks a track's row by its title (the table is drawn after the track panel, whose heading
+/// may show the same title: the last match is the row).
+fn click_row(h: &mut Harness<'static, MelotagApp>, index: usize, modifiers: egui::Modifiers) {
+    let title = format!("Track {}", ["a", "b", "c"][index]);
+    let row = h.get_all_by_label(&title).last().expect("the row");
+    row.click_modifiers(modifiers);
+    h.run_ok();
+}
+
+#[test]
+fn review_write_and_undo_from_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
+    fs::create_dir_all(&music).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    let files = library(&music);
+    let before: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
+    assert_eq!(genres(&files[0]), ["Romantic Classical"]);
+
+    let mut h = harness(MelotagApp::new(None, options(&music, &data)));
+    step_until(&mut h, "the scan", |a| a.track_count() == 3 && !a.is_scanning());
+    // Click the first track, Shift-click the third: all three selected.
+    click_row(&mut h, 0, egui::Modifiers::NONE);
+    click_row(&mut h, 2, egui::Modifiers::SHIFT);
+    assert_eq!(h.state().selection.len(), 3);
+    // Ctrl-click takes the second out and puts it back.
+    click_row(&mut h, 1, egui::Modifiers::COMMAND);
+    assert_eq!(h.state().selection.len(), 2);
+    click_row(&mut h, 1, egui::Modifiers::COMMAND);
+    assert_eq!(h.state().selection.len(), 3);
+
+    h.get_by_label("Write tags…").click();
+    h.run_ok();
+    step_until(&mut h, "the review's plans", |a| {
+        a.write.review.as_ref().is_some_and(|r| r.state == ReviewState::Ready && r.planned())
+            && a.tracks.iter().all(|t| t.status == Status::Done)
+    });
+    // The default (fill) keeps a.flac's own genre: two files change.
+    {
+        let r = h.state().write.review.as_ref().unwrap();
+        assert_eq!(r.checked_changes(), 2, "{:?}", r.plans.iter().map(|p| (&p.path, p.changes().len())).collect::<Vec<_>>());
+    }
+    assert!(h.query_by_label("2 of 3 file(s) will change").is_some());
+    // Replace instead: the preview now changes all three, without re-analysing anything.
+    h.get_by_label("Existing tags").click();
+    h.run_ok();
+    h.get_by_label("Replace: the new values only").click();
+    h.run_ok();
+    step_until(&mut h, "the new plans", |a| a.write.review.as_ref().is_some_and(|r| r.planned() && r.checked_changes() == 3));
+    assert!(h.query_by_label("3 of 3 file(s) will change").is_some());
+    // Uncheck b.flac.
+    h.get_by_label("Write b.flac").click();
+    h.run_ok();
+    assert_eq!(h.state().write.review.as_ref().unwrap().checked_changes(), 2);
+    let expected: Vec<Vec<String>> = {
+        let r = h.state().write.review.as_ref().unwrap();
+        r.plans
+            .iter()
+            .map(|p| {
+                p.changes().iter().find(|c| c.role == melotag::engine::tags::Role::Genre).map(|c| c.new_values.clone()).unwrap_or_default()
+            })
+            .collect()
+    };
+    h.get_by_label("Write 2 file(s)").click();
+    h.run_ok();
+    step_until(&mut h, "the write", |a| a.write.review.as_ref().is_some_and(|r| matches!(r.state, ReviewState::Done(_))));
+    // On disk: a and c hold the new genres, b is untouched.
+    assert_eq!(genres(&files[0]), expected[0]);
+    assert_ne!(genres(&files[0]), ["Romantic Classical"]);
+    assert_eq!(genres(&files[2]), expected[2]);
+    assert_eq!(fs::read(&files[1]).unwrap(), before[1], "an unchecked file is not written");
+    // The table shows the new tags.
+    step_until(&mut h, "the table's refresh", |a| {
+        a.tracks.iter().find(|t| t.path.ends_with("c.flac")).is_some_and(|t| t.genre == expected[2])
+    });
+    // The settings were saved for the command line too.
+    step_until(&mut h, "the settings file", |_| {
+        fs::read_to_string(data.join("config.toml")).is_ok_and(|t| t.contains("merge = \"replace\""))
+    });
+
+    // Undo from the history window: the original bytes come back.
+    h.get_by_label("Close").click();
+    h.run_ok();
+    assert!(h.state().write.review.is_none());
+    h.get_by_label("History…").click();
+    h.run_ok();
+    step_until(&mut h, "the history", |a| a.write.history.as_ref().is_some_and(|r| r.as_ref().is_ok_and(|b| b.len() == 1)));
+    h.get_by_label("Undo").click();
+    h.run_ok();
+    step_until(&mut h, "the undo", |a| !a.write.undo_running && a.write.last_summary.as_deref().is_some_and(|s| s.starts_with("Undone")));
+    for (f, b) in files.iter().zip(&before) {
+        assert_eq!(&fs::read(f).unwrap(), b, "{} after undo", f.display());
+    }
+    assert_eq!(genres(&files[0]), ["Romantic Classical"]);
+}
+
+#[test]
+fn a_read_only_file_shows_its_error_and_is_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
+    fs::create_dir_all(&music).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    let files = library(&music);
+    fs::set_permissions(&files[1], fs::Permissions::from_mode(0o444)).unwrap();
+    let locked = fs::read(&files[1]).unwrap();
+    let mut h = harness(MelotagApp::new(None, options(&music, &data)));
+    step_until(&mut h, "the scan", |a| a.track_count() == 3 && !a.is_scanning());
+    click_row(&mut h, 0, egui::Modifiers::NONE);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_ok();
+    assert_eq!(h.state().selection.len(), 3, "Ctrl+A selects every shown track");
+    h.get_by_label("Write tags…").click();
+    h.run_ok();
+    step_until(&mut h, "the plans", |a| a.write.review.as_ref().is_some_and(|r| r.state == ReviewState::Ready && r.planned()));
+    h.get_by_label("Write 2 file(s)").click();
+    h.run_ok();
+    step_until(&mut h, "the write", |a| a.write.review.as_ref().is_some_and(|r| matches!(r.state, ReviewState::Done(_))));
+    assert!(h.query_by_label("not written: the file is read-only; not written").is_some(), "the error is in the review");
+    let t = h.state().tracks.iter().find(|t| t.path.ends_with("b.flac")).unwrap();
+    assert_eq!(t.write_note.clone().unwrap().unwrap_err(), "the file is read-only; not written", "and in the table");
+    assert_eq!(fs::read(&files[1]).unwrap(), locked, "the read-only file is untouched");
+    assert!(!genres(&files[2]).is_empty(), "the other file is written");
+}
