@@ -1203,7 +1203,7 @@ impl MelotagApp {
             if self.selected.is_some() {
                 egui::Panel::bottom("track")
                     .resizable(true)
-                    .default_size(460.0)
+                    .default_size(640.0)
                     .min_size(200.0)
                     .show(ui, |ui| crate::app::ui::track_ui::track_ui(self, ui));
             }

@@ -6,7 +6,7 @@
 //! [write]
 //! merge = "fill"            # fill (default) | merge | replace
 //! ratio = 0.4               # keep tags scoring ≥ ratio × the track's best score …
-//! floor = 0.05              # … and ≥ floor
+//! floor = 0.1               # … and ≥ floor
 //! max_genres = 3
 //! max_moods = 2
 //! max_other = 2             # tags of each other category, when requested (to the grouping field)

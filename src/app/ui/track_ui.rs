@@ -130,7 +130,7 @@ fn playback_controls(app: &mut MelotagApp, ui: &mut egui::Ui) {
 fn spectrogram_ui(app: &mut MelotagApp, ui: &mut egui::Ui, duration: f64, position: f64) -> Option<f64> {
     let ctx = ui.ctx().clone();
     let Some(tv) = &mut app.track_view else { return None };
-    let height = 160.0;
+    let height = 130.0;
     let width = ui.available_width();
     let (rect, response) = ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::click_and_drag());
     let painter = ui.painter_at(rect.expand(1.0));
@@ -216,7 +216,7 @@ fn taggram_ui(ui: &mut egui::Ui, overall: &[Selected], windows: &[Vec<Selected>]
     let mut order: Vec<&Selected> = overall.iter().collect();
     order.sort_by(|a, b| b.score.total_cmp(&a.score));
     if !all {
-        order.truncate(12);
+        order.truncate(8);
     }
     ui.label(egui::RichText::new("Taggram: the strongest tags over time — hover for scores").small().weak());
     let row_h = 12.0;

@@ -19,8 +19,9 @@ use super::taxonomy::Entry;
 
 /// Default `ratio`: a tag needs at least 40 % of its category's best score.
 pub const DEFAULT_RATIO: f32 = 0.4;
-/// Default `floor`: and at least 0.05 absolute (below that the models are guessing).
-pub const DEFAULT_FLOOR: f32 = 0.05;
+/// Default `floor`: and at least 0.1 absolute (below that a sigmoid score is weak evidence:
+/// musicnn gives "chillout" 0.07 to a dubstep track).
+pub const DEFAULT_FLOOR: f32 = 0.1;
 /// Default number of genres per track.
 pub const DEFAULT_MAX_GENRES: usize = 3;
 /// Default number of moods per track.
