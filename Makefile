@@ -70,7 +70,7 @@ test: setup
 	set -o pipefail; $(CARGO) test --release --no-fail-fast 2>&1 | tools/test-count.sh .cache/test-count
 
 bench: build
-	tools/bench.sh
+	CARGO=$(CARGO) tools/bench.sh
 
 # Installs the release binary, ONNX Runtime, the converted models, a desktop entry and an icon
 # under PREFIX (README, "Installing"); PREFIX/share/melotag/installed-files.txt records them.

@@ -374,7 +374,7 @@ fn agrees_with_the_python_reference_pipeline() {
     assert!(worst <= 1e-7, "melotag and the Python pipeline differ by {worst:e}");
 }
 
-/// The example runs README shows (`$ melotag tag ...` and the lines after it) print exactly
+/// The example runs README shows (`$ melotag ...` and the lines after it) print exactly
 /// those lines, run from the repository as README runs them.
 #[test]
 fn readme_examples_are_what_the_binary_prints() {
@@ -395,7 +395,7 @@ fn readme_examples_are_what_the_binary_prints() {
         assert_eq!(got, want, "`melotag {example}` prints other lines than README shows");
         examples += 1;
     }
-    assert_eq!(examples, 2, "README's two `melotag tag` examples");
+    assert_eq!(examples, 5, "README's examples: two `melotag tag`, one `similar`, two `playlist`");
 }
 
 /// README: the published CRNN scores are not reproduced from the mp3s because upstream's crop

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: melotag against the Python reference pipeline (librosa + onnxruntime on the same
-# ONNX) on the same real-length tracks and the same cores, in one run.
+# ONNX) on the same real-length tracks and the same cores, in one run; then similarity queries
+# on 100,000 synthetic embeddings (examples/similar_bench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +46,6 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/bench_reference.py \
   --model models/choi2016_crnn.onnx --jobs 1 --threads 1 --json $out/python-1.json "${files[@]}"
 
 $py tools/bench_report.py $out
+
+echo "== similarity: queries on 100,000 tracks (examples/similar_bench.rs)"
+${CARGO:-cargo} run --release --quiet --example similar_bench -- $out

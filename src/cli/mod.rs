@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod output;
+pub mod similar;
 pub mod tag;
 pub mod write;
 
@@ -56,6 +57,10 @@ pub enum Command {
     Undo(write::UndoArgs),
     /// List past write batches (for `melotag undo --batch N`).
     History(write::HistoryArgs),
+    /// List the tracks under the given paths most like a seed track (by the model's embeddings).
+    Similar(similar::SimilarArgs),
+    /// Make an M3U8 playlist: from seed tracks to their near neighbours, or by top tags.
+    Playlist(similar::PlaylistArgs),
     /// Open the desktop app (the default when no command is given).
     Gui(GuiArgs),
 }
@@ -184,6 +189,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Write(args)) => write::run_write(&args, &load_config(config.as_ref())?),
         Some(Command::Undo(args)) => write::run_undo(&args),
         Some(Command::History(args)) => write::run_history(&args),
+        Some(Command::Similar(args)) => similar::run_similar(&args),
+        Some(Command::Playlist(args)) => similar::run_playlist(&args),
         Some(Command::Gui(_)) | None => anyhow::bail!("the desktop app is opened by main, not the command line"),
     }
 }

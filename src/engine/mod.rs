@@ -20,4 +20,5 @@ pub mod library;
 pub mod model;
 pub mod paths;
 pub mod pipeline;
+pub mod similar;
 pub mod tags;
