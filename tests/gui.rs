@@ -2,55 +2,18 @@
 //! track, batch-tag, cancel, bad files, no audio device, keyboard, filter, cache.
 
 mod common;
+#[path = "common/gui.rs"]
+mod gui_common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{test_signal, write_wav};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use melotag::app::{AppOptions, AudioOutput, MelotagApp, Status};
-
-fn options(folder: &Path, cache: &Path) -> AppOptions {
-    AppOptions {
-        folder: Some(folder.to_path_buf()),
-        open_music_dir: false,
-        audio: AudioOutput::Unavailable("no audio device in tests".into()),
-        cache_path: Some(cache.join("cache.sqlite")),
-        workers: 1,
-        frame_stats: true,
-        select: None,
-        bench: false,
-        quit_after: None,
-        model_id: None,
-        mode: None,
-        journal_path: Some(cache.join("undo.sqlite3")),
-        config_path: Some(cache.join("config.toml")),
-        show: None,
-    }
-}
-
-fn harness(app: MelotagApp) -> Harness<'static, MelotagApp> {
-    Harness::builder().with_size(egui::vec2(1280.0, 900.0)).build_ui_state(|ui, app: &mut MelotagApp| app.show(ui), app)
-}
-
-/// Steps frames until `done` holds (background threads work meanwhile).
-fn step_until(h: &mut Harness<'static, MelotagApp>, what: &str, mut done: impl FnMut(&MelotagApp) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h.state()) {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn scanned(app: &MelotagApp, n: usize) -> bool {
-    app.track_count() == n && !app.is_scanning()
-}
+use gui_common::{harness, options, play_for, scanned, step_until};
+use melotag::app::{AppOptions, MelotagApp, Status};
 
 fn write_tracks(dir: &Path, names: &[&str], seconds: f64) {
     for (k, name) in names.iter().enumerate() {
@@ -110,7 +73,7 @@ fn a_batch_runs_to_completion_and_reopening_uses_the_cache() {
     let data = tempfile::tempdir().unwrap();
     let names = ["1.wav", "2.wav", "3.wav", "4.wav"];
     write_tracks(music.path(), &names, 3.0);
-    let mut h = harness(MelotagApp::new(None, options(music.path(), data.path())));
+    let mut h = harness(MelotagApp::new(None, AppOptions { frame_stats: true, ..options(music.path(), data.path()) }));
     step_until(&mut h, "the scan", |a| scanned(a, 4));
     h.get_by_label("Tag library").click();
     step_until(&mut h, "the batch", |a| a.batch().is_some_and(|b| b.finished.is_some()));
@@ -639,12 +602,6 @@ fn click_spectrogram(h: &mut Harness<'static, MelotagApp>, rect: egui::Rect, fra
     h.event(egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed: true, modifiers: egui::Modifiers::NONE });
     h.step();
     h.event(egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed: false, modifiers: egui::Modifiers::NONE });
-    h.step();
-}
-
-/// Plays `seconds` on the null output and draws a frame.
-fn play_for(h: &mut Harness<'static, MelotagApp>, clock: &melotag::app::player::NullClock, seconds: f64) {
-    clock.advance(Duration::from_secs_f64(seconds));
     h.step();
 }
 

@@ -3,52 +3,24 @@
 //! find the new GENRE on disk, undo it from the history, and see a read-only file's error.
 
 mod common;
+#[path = "common/gui.rs"]
+mod gui_common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use common::*;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use gui_common::{harness, step_until};
 use lofty::prelude::*;
 use melotag::app::write::ReviewState;
-use melotag::app::{AppOptions, AudioOutput, MelotagApp, Status};
+use melotag::app::{AppOptions, MelotagApp, Status};
 
+/// The app with the CRNN (quick to run).
 fn options(folder: &Path, data: &Path) -> AppOptions {
-    AppOptions {
-        folder: Some(folder.to_path_buf()),
-        open_music_dir: false,
-        audio: AudioOutput::Unavailable("no audio device in tests".into()),
-        cache_path: Some(data.join("cache.sqlite")),
-        journal_path: Some(data.join("undo.sqlite3")),
-        config_path: Some(data.join("config.toml")),
-        workers: 1,
-        frame_stats: false,
-        select: None,
-        bench: false,
-        quit_after: None,
-        model_id: Some("choi2016_crnn".into()),
-        mode: None,
-        show: None,
-    }
-}
-
-fn harness(app: MelotagApp) -> Harness<'static, MelotagApp> {
-    Harness::builder().with_size(egui::vec2(1400.0, 950.0)).build_ui_state(|ui, app: &mut MelotagApp| app.show(ui), app)
-}
-
-fn step_until(h: &mut Harness<'static, MelotagApp>, what: &str, mut done: impl FnMut(&MelotagApp) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h.state()) {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(180), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    AppOptions { model_id: Some("choi2016_crnn".into()), ..gui_common::options(folder, data) }
 }
 
 /// The genre values in a file, read by lofty (not by melotag).

@@ -20,6 +20,7 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 pub mod player;
+pub mod similar;
 pub mod spectrogram;
 pub mod ui;
 pub mod write;
@@ -195,6 +196,10 @@ pub struct Track {
     pub analysis: Option<Analysis>,
     /// The best tags, best first (for the table and the filter).
     pub top_tags: Vec<String>,
+    /// The analysis's embedding (moved out of it: shared with similarity queries cheaply).
+    pub embedding: Option<Arc<[f32]>>,
+    /// Whether `title` comes from a title tag (else it is the file name).
+    pub has_title_tag: bool,
     /// The genre values in the file now.
     pub genre: Vec<String>,
     /// The mood values in the file now.
@@ -221,6 +226,8 @@ impl Track {
             status: Status::NotAnalysed,
             analysis: None,
             top_tags: Vec::new(),
+            embedding: None,
+            has_title_tag: false,
             genre: Vec::new(),
             mood: Vec::new(),
             write_note: None,
@@ -249,7 +256,8 @@ impl Track {
 
     fn set_outcome(&mut self, outcome: Result<Analysis, TrackError>, tags: &[Option<&'static Entry>]) {
         match outcome {
-            Ok(a) => {
+            Ok(mut a) => {
+                self.embedding = a.embedding.take().map(Arc::from);
                 if a.duration_s.is_some() {
                     self.duration_s = a.duration_s;
                 }
@@ -263,6 +271,7 @@ impl Track {
             Err(e) => {
                 self.top_tags.clear();
                 self.analysis = None;
+                self.embedding = None;
                 self.status = Status::Error(e.message);
             }
         }
@@ -273,6 +282,7 @@ impl Track {
     fn apply_meta(&mut self, meta: Meta) {
         if let Some(title) = meta.title {
             self.title = title;
+            self.has_title_tag = true;
         }
         if let Some(artist) = meta.artist {
             self.artist = artist;
@@ -289,6 +299,7 @@ impl Track {
     fn clear_outcome(&mut self) {
         self.status = Status::NotAnalysed;
         self.analysis = None;
+        self.embedding = None;
         self.top_tags.clear();
         self.reindex();
     }
@@ -348,6 +359,14 @@ pub enum BgMsg {
     Refreshed(Vec<(PathBuf, Meta)>),
     /// The analysis cache was damaged and rebuilt (its old file moved here).
     CacheRepaired(PathBuf),
+    /// A Similar query's answer, and the index it built (to reuse).
+    Similar { id: u64, answer: similar::SimilarAnswer, built: Option<similar::BuiltIndex> },
+    /// A play-queue track decoded for playback (mono samples, rate), or why not.
+    QueueAudio { id: u64, path: PathBuf, outcome: Result<(Vec<f32>, u32), String> },
+    /// The save dialog returned a playlist file.
+    PlaylistChosen(PathBuf),
+    /// A playlist was saved (file, tracks), or why not.
+    PlaylistSaved(Result<(PathBuf, usize), String>),
 }
 
 /// A "Compare models" result: file, model id, mode.
@@ -571,6 +590,10 @@ pub struct MelotagApp {
     pub eval_open: bool,
     /// The last (or running) evaluation.
     pub eval: Option<EvalRun>,
+    /// The Similar list and the play queue.
+    pub similar: similar::SimilarUi,
+    /// The file the player holds.
+    pub now_playing: Option<PathBuf>,
     frame_times: Vec<f32>,
     /// eframe's whole-frame CPU time (UI, tessellation, painting) of each previous frame.
     cpu_times: Vec<f32>,
@@ -637,6 +660,8 @@ impl MelotagApp {
             compare: HashMap::new(),
             eval_open: false,
             eval: None,
+            similar: similar::SimilarUi::default(),
+            now_playing: None,
             frame_times: Vec::new(),
             cpu_times: Vec::new(),
             next_id: 1,
@@ -681,6 +706,8 @@ impl MelotagApp {
             }
         }
         self.playback.stop();
+        self.now_playing = None;
+        self.similar = similar::SimilarUi::default();
         self.folder = Some(folder.clone());
         self.persisted.last_folder = Some(folder.clone());
         self.tracks.clear();
@@ -717,6 +744,7 @@ impl MelotagApp {
         for t in &mut self.tracks {
             t.clear_outcome();
         }
+        self.results_changed();
         self.view_dirty = true;
         let items: Vec<(PathBuf, Option<FileStamp>)> = self.tracks.iter().map(|t| (t.path.clone(), t.stamp)).collect();
         if let (Some(cache_path), Some(manifest)) = (self.options.cache_path.clone(), self.manifest()) {
@@ -754,7 +782,11 @@ impl MelotagApp {
         }
         self.selected = Some(index);
         self.scroll_to_selected = true;
-        self.playback.stop();
+        // Browsing does not stop "Play similar"; otherwise the player holds the selected track.
+        if self.similar.queue.is_none() {
+            self.playback.stop();
+            self.now_playing = None;
+        }
         let Some(track) = self.tracks.get(index) else { return };
         let path = track.path.clone();
         let hint = track.duration_s;
@@ -777,15 +809,25 @@ impl MelotagApp {
         self.start_job(JobKind::Single, vec![(path, stamp)]);
     }
 
+    /// Analyses `paths` again for an embedding (results cached by an older melotag have none).
+    pub fn reanalyse_for_similarity(&mut self, paths: Vec<PathBuf>) {
+        let files = paths.into_iter().map(|p| (self.by_path.get(&p).and_then(|&i| self.tracks[i].stamp), p)).map(|(s, p)| (p, s)).collect();
+        self.start_job(JobKind::Single, files);
+    }
+
     /// Starts "Tag library" over every track without a result for the current model and mode.
     pub fn start_batch(&mut self) {
         if self.batch().is_some_and(|b| b.finished.is_none()) {
             return;
         }
+        // Results kept by an older melotag without an embedding are redone for similarity.
+        let embeds = self.manifest().is_some_and(|m| m.embedding_output.is_some());
         let files: Vec<(PathBuf, Option<FileStamp>)> = self
             .tracks
             .iter()
-            .filter(|t| matches!(t.status, Status::NotAnalysed | Status::Error(_)))
+            .filter(|t| {
+                matches!(t.status, Status::NotAnalysed | Status::Error(_)) || (t.status == Status::Done && t.embedding.is_none() && embeds)
+            })
             .map(|t| (t.path.clone(), t.stamp))
             .collect();
         self.jobs.retain(|j| j.kind != JobKind::Batch);
@@ -830,8 +872,9 @@ impl MelotagApp {
             files: files.iter().map(|f| f.0.clone()).collect(),
             control: control.clone(),
         });
+        let need = if manifest.embedding_output.is_some() { Need::Embedding } else { Need::Scores };
         let config = JobConfig { manifest, mode: self.persisted.mode, workers };
-        spawn_job(id, config, files, self.options.cache_path.clone(), control, self.bg());
+        spawn_job(id, config, need, files, self.options.cache_path.clone(), control, self.bg());
     }
 
     /// The converted models (those "Compare models" and the evaluation use).
@@ -997,6 +1040,7 @@ impl MelotagApp {
                         self.tracks[i].set_outcome(outcome, tags);
                     }
                 }
+                self.results_changed();
                 self.view_dirty = true;
             }
             BgMsg::PickedFolder(folder) => self.open_folder(folder),
@@ -1005,7 +1049,11 @@ impl MelotagApp {
                     && tv.spec_id == id
                 {
                     if let SpecMsg::Playback { samples, rate } = msg {
-                        self.playback.load(samples, rate);
+                        // Not while "Play similar" plays another track.
+                        if self.similar.queue.is_none() {
+                            self.playback.load(samples, rate);
+                            self.now_playing = self.tracks.get(tv.track).map(|t| t.path.clone());
+                        }
                     } else {
                         tv.spec.apply(msg);
                     }
@@ -1025,6 +1073,15 @@ impl MelotagApp {
                 {
                     run.outcome = Some(outcome);
                 }
+            }
+            BgMsg::Similar { id, answer, built } => self.similar_answered(id, answer, built),
+            BgMsg::QueueAudio { id, path, outcome } => self.queue_audio(id, path, outcome),
+            BgMsg::PlaylistChosen(file) => self.save_similar_playlist(file),
+            BgMsg::PlaylistSaved(outcome) => {
+                self.message = Some(match outcome {
+                    Ok((file, n)) => format!("Saved a playlist of {n} tracks: {}", file.display()),
+                    Err(e) => format!("Could not save the playlist: {e}"),
+                });
             }
             BgMsg::CacheRepaired(moved) => {
                 self.message = Some(format!("The analysis cache was damaged; it was moved to {} and a new one started.", moved.display()));
@@ -1060,6 +1117,7 @@ impl MelotagApp {
                 }
                 if current && let Some(&i) = self.by_path.get(&result.path) {
                     self.tracks[i].set_outcome(result.outcome, tags);
+                    self.similar.generation += 1;
                     self.view_dirty = true;
                 }
             }
@@ -1191,6 +1249,8 @@ impl MelotagApp {
         self.drain();
         self.refresh_view();
         self.write_tick();
+        self.similar_tick();
+        self.queue_tick();
         self.scripted_steps(&ctx);
 
         crate::app::ui::toolbar_ui(self, ui);
@@ -1268,6 +1328,8 @@ impl MelotagApp {
                     self.open_review();
                 }
                 "history" => self.open_history(),
+                // The Similar list needs the folder analysed.
+                "similar" => self.start_batch(),
                 "settings" => self.write.settings_open = true,
                 "eval" => {
                     self.eval_open = true;
@@ -1452,6 +1514,7 @@ pub(crate) fn read_meta(path: &Path) -> Meta {
 fn spawn_job(
     id: u64,
     config: JobConfig,
+    need: Need,
     files: Vec<(PathBuf, Option<FileStamp>)>,
     cache_path: Option<PathBuf>,
     control: Arc<Control>,
@@ -1462,7 +1525,7 @@ fn spawn_job(
         let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
         let stamps: Vec<Option<FileStamp>> = files.iter().map(|f| f.1).collect();
         bg.send(BgMsg::Job { id, msg: JobMsg::Running });
-        let run = pipeline::run(config, &paths, Some(&stamps), cache.as_ref(), Need::Scores, &control, |event| {
+        let run = pipeline::run(config, &paths, Some(&stamps), cache.as_ref(), need, &control, |event| {
             let msg = match event {
                 Event::Started { index } => JobMsg::Started(paths[index].clone()),
                 Event::Finished { result, .. } => JobMsg::Finished(result),

@@ -130,6 +130,11 @@ impl Playback {
         self.player.as_ref().is_some_and(|p| !p.is_paused() && !p.empty())
     }
 
+    /// Whether the loaded track has played to its end.
+    pub fn has_finished(&self) -> bool {
+        self.player.as_ref().is_some_and(|p| p.empty())
+    }
+
     /// Play or pause; at the end, play restarts from the beginning.
     pub fn toggle(&mut self) {
         let Some(p) = &self.player else { return };

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the real binary, temp folders, generated audio.
 #![allow(dead_code)]
 
+pub mod signals;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -41,7 +41,7 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
     // Arrow keys move the selection, Ctrl+A selects what the filter shows, when no text field
     // has the keyboard.
     let ctx = ui.ctx().clone();
-    if !ctx.egui_wants_keyboard_input() && !app.view.is_empty() {
+    if !ctx.egui_wants_keyboard_input() && !app.view.is_empty() && !app.similar.has_focus {
         let (down, up, all) = ctx.input(|i| {
             (i.key_pressed(egui::Key::ArrowDown), i.key_pressed(egui::Key::ArrowUp), i.modifiers.command && i.key_pressed(egui::Key::A))
         });
@@ -220,5 +220,6 @@ pub fn library_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
         }
         app.select(index);
         app.scroll_to_selected = false;
+        app.similar.has_focus = false;
     }
 }

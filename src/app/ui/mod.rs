@@ -1,7 +1,8 @@
 //! The desktop app's panels, one file each: [`library_ui`] (the track table), [`track_ui`]
 //! (spectrogram, taggram, playback, tag bars), [`batch_ui`] (batch progress), [`review_ui`]
 //! (the review of a write), [`history_ui`] (write batches, undo), [`settings_ui`] (the write
-//! settings), [`eval_ui`] (model evaluation); the toolbar and the empty state are here.
+//! settings), [`similar_ui`] (similar tracks, play queue, playlists), [`eval_ui`] (model
+//! evaluation); the toolbar and the empty state are here.
 
 pub mod batch_ui;
 pub mod eval_ui;
@@ -9,6 +10,7 @@ pub mod history_ui;
 pub mod library_ui;
 pub mod review_ui;
 pub mod settings_ui;
+pub mod similar_ui;
 pub mod track_ui;
 
 use std::sync::OnceLock;

@@ -63,6 +63,9 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
         taggram_ui(ui, &overall, &rows, starts, window_s, duration, app.persisted.show_all_tags);
     }
 
+    // The Similar list on the right of the tags.
+    egui::Panel::right("similar").resizable(true).default_size(400.0).min_size(240.0).show(ui, |ui| super::similar_ui::similar_ui(app, ui));
+
     ui.add_space(4.0);
     let mut compare = app.persisted.compare_models;
     let mut show_all = app.persisted.show_all_tags;
@@ -105,6 +108,19 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
 
 fn playback_controls(app: &mut MelotagApp, ui: &mut egui::Ui) {
     let available = app.playback.is_available();
+    let selected_path = app.selected.and_then(|i| app.tracks.get(i)).map(|t| t.path.clone());
+    let decoded = app.track_view.as_ref().is_some_and(|tv| tv.spec.done);
+    if available && app.now_playing != selected_path && (app.now_playing.is_some() || (decoded && !app.playback.is_loaded())) {
+        // "Play similar" is playing another track: Play switches to this one.
+        if ui.button("Play").on_hover_text("Play this track (ends the queue)").clicked()
+            && let Some(i) = app.selected
+            && let Some(t) = app.tracks.get(i)
+        {
+            let (path, title) = (t.path.clone(), t.title.clone());
+            app.play_queue(vec![path], title);
+        }
+        return;
+    }
     let loaded = app.playback.is_loaded();
     let label = if app.playback.is_playing() { "Pause" } else { "Play" };
     let response = ui.add_enabled(available && loaded, egui::Button::new(label));
@@ -175,8 +191,9 @@ fn spectrogram_ui(app: &mut MelotagApp, ui: &mut egui::Ui, duration: f64, positi
             );
             t += step;
         }
-        // Playhead.
-        if app.playback.is_loaded() {
+        // Playhead (of this track: "Play similar" may be playing another).
+        let this_track = app.tracks.get(tv.track).map(|t| &t.path) == app.now_playing.as_ref();
+        if app.playback.is_loaded() && this_track {
             let x = rect.left() + (position / duration).clamp(0.0, 1.0) as f32 * width;
             painter.line_segment([egui::pos2(x, rect.top()), egui::pos2(x, rect.bottom())], egui::Stroke::new(2.0, egui::Color32::WHITE));
         }
@@ -186,6 +203,7 @@ fn spectrogram_ui(app: &mut MelotagApp, ui: &mut egui::Ui, duration: f64, positi
         }
         if (response.clicked() || response.drag_stopped())
             && app.playback.is_loaded()
+            && this_track
             && let Some(p) = response.interact_pointer_pos()
         {
             return Some(((p.x - rect.left()) / width).clamp(0.0, 1.0) as f64 * duration);
