@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use super::RunArgs;
 use super::output::{file_error, write_output};
-use super::{ModeArg, workers};
-use crate::engine::analysis::{Control, Mode};
+use crate::engine::analysis::Control;
 use crate::engine::eval::{
     EvalProgress, EvalReport, EvalSettings, LabelSource, ModelReport, TIMING_RUNS, build_report, input_description, time_per_clip_ms,
 };
@@ -31,12 +31,8 @@ pub struct EvalArgs {
     /// `all` (every converted model; the default).
     #[arg(long = "model", value_name = "MODEL", default_value = "all")]
     pub models: Vec<String>,
-    /// Analyse the 29 s centre of each track or the whole track.
-    #[arg(long, value_enum, default_value_t = ModeArg::Center)]
-    pub mode: ModeArg,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Write everything (labels, scores, per-tag metrics) as JSON to FILE (`-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -89,8 +85,8 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
             None => LabelSource::FileTags,
         },
         models: resolve_models(&args.models)?,
-        mode: Mode::from(args.mode),
-        workers: workers(args.threads),
+        mode: args.run.mode(),
+        workers: args.run.workers(),
         timing: !args.no_timing,
         use_cache: !args.no_cache,
     };

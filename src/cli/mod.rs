@@ -163,9 +163,27 @@ impl From<CategoryArg> for Category {
     }
 }
 
-/// Worker threads: the flag, else one per core.
-pub fn workers(threads: Option<u16>) -> usize {
-    threads.map(usize::from).unwrap_or_else(crate::engine::analysis::default_workers)
+/// How tracks are analysed: `--mode` and `--threads`, shared by every command that analyses.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RunArgs {
+    /// Analyse the 29 s centre of each track (upstream recipe) or the whole track.
+    #[arg(long, value_enum, default_value_t = ModeArg::Center)]
+    pub mode: ModeArg,
+    /// Worker threads for tracks that need analysing (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+}
+
+impl RunArgs {
+    /// The analysis mode.
+    pub fn mode(&self) -> Mode {
+        self.mode.into()
+    }
+
+    /// Worker threads: the flag, else one per core.
+    pub fn workers(&self) -> usize {
+        self.threads.map(usize::from).unwrap_or_else(crate::engine::analysis::default_workers)
+    }
 }
 
 /// The user's config file: `--config FILE`, else the default place (a missing default file is

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use super::RunArgs;
 use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
 use super::tag::open_cache;
-use super::{ModeArg, workers};
 use crate::engine::analysis::{Analysis, Control, Event, JobConfig, Mode};
 use crate::engine::cache::Cache;
 use crate::engine::library;
@@ -31,18 +31,14 @@ pub struct SimilarArgs {
     /// manifest .toml.
     #[arg(long, default_value = model::DEFAULT_MODEL)]
     pub model: String,
-    /// Analyse the 29 s centre of each track (upstream recipe) or the whole track.
-    #[arg(long, value_enum, default_value_t = ModeArg::Center)]
-    pub mode: ModeArg,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// How many tracks to list.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub top: u32,
     /// Write the answer as JSON to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Worker threads for tracks not analysed yet (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: Option<u16>,
 }
 
 /// Arguments of `melotag playlist`.
@@ -69,12 +65,8 @@ pub struct PlaylistArgs {
     /// Model: musicnn, mtt, msd+mtt, crnn, cnn, a model id, or a manifest .toml.
     #[arg(long, default_value = model::DEFAULT_MODEL)]
     pub model: String,
-    /// Analyse the 29 s centre of each track (upstream recipe) or the whole track.
-    #[arg(long, value_enum, default_value_t = ModeArg::Center)]
-    pub mode: ModeArg,
-    /// Worker threads for tracks not analysed yet (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Default playlist length when walking from seeds.
@@ -230,8 +222,8 @@ pub fn run_similar(args: &SimilarArgs) -> Result<i32> {
     let (files, mut failed) = scan_library(&args.paths)?;
     let analyser = Analyser {
         manifest: manifest.clone(),
-        mode: args.mode.into(),
-        workers: workers(args.threads),
+        mode: args.run.mode(),
+        workers: args.run.workers(),
         need: Need::Embedding,
         cache: open_cache(false),
     };
@@ -292,7 +284,7 @@ pub fn run_playlist(args: &PlaylistArgs) -> Result<i32> {
     }
     let (files, mut failed) = scan_library(&args.paths)?;
     let analyser =
-        Analyser { manifest: manifest.clone(), mode: args.mode.into(), workers: workers(args.threads), need, cache: open_cache(false) };
+        Analyser { manifest: manifest.clone(), mode: args.run.mode(), workers: args.run.workers(), need, cache: open_cache(false) };
     let seeds = analyser.seeds(&args.seeds)?;
     let (results, library_failed) = analyser.run(&files)?;
     failed += library_failed;

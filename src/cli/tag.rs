@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::RunArgs;
 use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
-use super::{ModeArg, workers};
 use crate::engine::analysis::{Control, Event, JobConfig, Mode, StageTimes, TrackResult};
 use crate::engine::cache::Cache;
 use crate::engine::library;
@@ -25,12 +25,8 @@ pub struct TagArgs {
     /// Model: crnn, cnn, musicnn, a model id, or a path to a manifest .toml.
     #[arg(long, default_value = model::DEFAULT_MODEL)]
     pub model: String,
-    /// Analyse the 29 s centre of each track (upstream recipe) or the whole track.
-    #[arg(long, value_enum, default_value_t = ModeArg::Center)]
-    pub mode: ModeArg,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Write all results as JSON to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -126,14 +122,14 @@ pub fn open_cache(no_cache: bool) -> Option<Cache> {
 pub fn run(args: &TagArgs) -> Result<i32> {
     let process_start = crate::process_start();
     let manifest = Arc::new(model::resolve_model(&args.model)?);
-    let mode = Mode::from(args.mode);
+    let mode = args.run.mode();
     let scan = library::scan(&args.paths);
     let mut failed = scan.errors.len();
     for (path, reason) in &scan.errors {
         file_error(path, reason);
     }
     let files = scan.files;
-    let workers = workers(args.threads);
+    let workers = args.run.workers();
 
     let progress = progress_bar(files.len());
     // Top-K lines go to stdout unless a machine-readable report goes there.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
-use super::{CategoryArg, MergeArg, ModeArg, workers};
+use super::{CategoryArg, MergeArg, RunArgs};
 use crate::engine::analysis::{Control, Event, JobConfig, Mode};
 use crate::engine::config::UserConfig;
 use crate::engine::library;
@@ -32,9 +32,8 @@ pub struct WriteArgs {
     /// own genre or mood is kept; the default), merge (keep existing, add new), or replace.
     #[arg(long, value_enum)]
     pub merge: Option<MergeArg>,
-    /// Analyse the 29 s centre of each track or the whole track.
-    #[arg(long, value_enum, default_value_t = ModeArg::Center)]
-    pub mode: ModeArg,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Show each field's old → new value and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -44,9 +43,6 @@ pub struct WriteArgs {
     /// Write without asking (needed when standard input is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: Option<u16>,
     /// Keep tags scoring at least RATIO × the track's best score.
     #[arg(long, value_parser = parse_fraction)]
     pub ratio: Option<f32>,
@@ -267,7 +263,7 @@ fn plan_files(
     if !readable.is_empty() {
         let to_analyse: Vec<PathBuf> = readable.iter().map(|&i| files[i].clone()).collect();
         let progress = progress_bar(to_analyse.len());
-        let config = JobConfig { manifest: manifest.clone(), mode, workers: workers(args.threads) };
+        let config = JobConfig { manifest: manifest.clone(), mode, workers: args.run.workers() };
         let cache = super::tag::open_cache(args.no_cache);
         pipeline::run(config, &to_analyse, None, cache.as_ref(), Need::Scores, &Control::new(), |event| {
             if let Event::Finished { index, result } = event {
@@ -288,7 +284,7 @@ pub fn run_write(args: &WriteArgs, config: &UserConfig) -> Result<i32> {
         return Ok(2);
     }
     let manifest = Arc::new(model::resolve_model(&args.model)?);
-    let mode = Mode::from(args.mode);
+    let mode = args.run.mode();
     let settings = args.settings(config);
     let scan = library::scan(&args.paths);
     let mut failed = 0usize;

@@ -744,20 +744,11 @@ pub fn load_center(path: &Path, target_hz: u32, crop_samples: usize) -> Result<L
             debug!(path = %path.display(), "seeking crop failed ({e}); decoding the whole file");
         }
     }
-    let (mono, st, _) = decode_full(path)?;
-    let decode_time = t0.elapsed();
-    let t1 = Instant::now();
-    let y = resample(&mono, st.rate, target_hz)?;
-    let samples = center_crop(&y, crop_samples);
-    Ok(LoadedAudio {
-        samples,
-        sample_rate_hz: target_hz,
-        duration_s: Some(mono.len() as f64 / st.rate as f64),
-        source_rate_hz: st.rate,
-        channels: st.channels,
-        decode_time,
-        resample_time: t1.elapsed(),
-    })
+    let mut a = load_full(path, target_hz)?;
+    a.samples = center_crop(&a.samples, crop_samples);
+    // The failed seek attempt counts as decoding too.
+    a.decode_time = t0.elapsed().saturating_sub(a.resample_time);
+    Ok(a)
 }
 
 /// Raw timestamp (time-base units) of the first decoded sample, decoding as few packets as

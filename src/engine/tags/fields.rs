@@ -2,23 +2,24 @@
 //! (never its lossy generic `Tag`, so every other frame, atom, comment and picture is carried
 //! through untouched).
 //!
-//! | format | tag written | genre | mood | scores (`--write-scores`) |
-//! | --- | --- | --- | --- | --- |
-//! | MP3, WAV, AIFF, AAC (ADTS), ID3v2.4 | ID3v2 | `TCON`, one value per genre (NUL-separated) | `TMOO`, NUL-separated | `TXXX:MELOTAG_SCORES` |
-//! | same, ID3v2.3 | ID3v2 | `TCON`, values joined with `/` | `TXXX:MOOD`, joined with `/` | `TXXX:MELOTAG_SCORES` |
-//! | FLAC, Ogg Vorbis, Opus, Speex | Vorbis comments | `GENRE`, one comment per value | `MOOD`, one per value | `MELOTAG_SCORES` |
-//! | MP4/M4A | ilst | `©gen`, one data atom per value | `----:com.apple.iTunes:MOOD` | `----:com.melotag:scores` |
-//! | Monkey's Audio, WavPack, Musepack | APEv2 | `Genre` (NUL-separated) | `Mood` | `MELOTAG_SCORES` |
+//! | format | tag written | genre | mood | grouping (instruments, voices, eras, feel) | scores (`--write-scores`) |
+//! | --- | --- | --- | --- | --- | --- |
+//! | MP3, WAV, AIFF, AAC (ADTS), ID3v2.4 | ID3v2 | `TCON`, one value per genre (NUL-separated) | `TMOO`, NUL-separated | `TIT1` | `TXXX:MELOTAG_SCORES` |
+//! | same, ID3v2.3 | ID3v2 | `TCON`, values joined with `/` | `TXXX:MOOD`, joined with `/` | `TIT1`, joined with `/` | `TXXX:MELOTAG_SCORES` |
+//! | FLAC, Ogg Vorbis, Opus, Speex | Vorbis comments | `GENRE`, one comment per value | `MOOD`, one per value | `GROUPING` | `MELOTAG_SCORES` |
+//! | MP4/M4A | ilst | `©gen`, one data atom per value | `----:com.apple.iTunes:MOOD` | `©grp` | `----:com.melotag:scores` |
+//! | Monkey's Audio, WavPack, Musepack | APEv2 | `Genre` (NUL-separated) | `Mood` | `Grouping` | `MELOTAG_SCORES` |
 //!
 //! ID3v2.3 has no multi-value text frames: values are joined with "/" (as Picard does), and an
 //! existing 2.3 value is split at "/" when merging. Vorbis keys are written upper case (they are
-//! case-insensitive); undo restores values, not the original key spelling or frame encoding.
+//! case-insensitive).
 //!
 //! An MP3 that also carries an APEv2 tag gets the same values in both (foobar2000 reads APE
 //! first). An existing ID3v2 tag keeps its version (2.3 stays 2.3); a missing one is created as
-//! 2.4; a 2.2 tag is written back as 2.4 (lofty cannot write 2.2). ID3v1 and RIFF INFO are
-//! never touched (fixed genre lists / no mood field). A FLAC's ID3v2 tag (non-standard) is left
-//! as it is.
+//! 2.4; a 2.2 tag is written back as 2.4 (lofty cannot write 2.2). ID3v1 is never touched (a
+//! fixed genre list, no mood field). A WAV's RIFF INFO genre (`IGNR`), when there is one, is
+//! set to the same genres so players agree (`raw::riff`); none is added. A FLAC's ID3v2 tag
+//! (non-standard) is left as it is.
 
 use std::fmt;
 use std::fs::File;

@@ -411,17 +411,7 @@ pub(crate) mod tests {
         f
     }
 
-    /// Materialises pieces against the original bytes.
-    pub fn render(orig: &[u8], pieces: &[Piece]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in pieces {
-            match p {
-                Piece::Bytes(b) => out.extend(b),
-                Piece::Copy { offset, len } => out.extend(&orig[*offset as usize..(*offset + *len) as usize]),
-            }
-        }
-        out
-    }
+    use crate::engine::tags::raw::render_pieces as render;
 
     fn keys(l: &Layout) -> Vec<String> {
         l.items.iter().map(|i| format!("{}:{}", i.tag, i.key)).collect()

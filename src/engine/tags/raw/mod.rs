@@ -125,6 +125,19 @@ pub enum Piece {
     Copy { offset: u64, len: u64 },
 }
 
+/// The file `pieces` describe, materialised against the original bytes (for tests).
+#[cfg(test)]
+pub(crate) fn render_pieces(orig: &[u8], pieces: &[Piece]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in pieces {
+        match p {
+            Piece::Bytes(b) => out.extend(b),
+            Piece::Copy { offset, len } => out.extend(&orig[*offset as usize..(*offset + *len) as usize]),
+        }
+    }
+    out
+}
+
 thread_local! {
     /// Whether readers hash the audio payload (off in [`read_tags`]).
     static HASH_AUDIO: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };

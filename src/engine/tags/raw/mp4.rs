@@ -943,17 +943,7 @@ pub(crate) mod tests {
         assert_eq!((l.items, l.audio), (z.items, z.audio));
     }
 
-    /// The file the pieces describe.
-    fn render(orig: &[u8], pieces: &[Piece]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in pieces {
-            match p {
-                Piece::Bytes(b) => out.extend(b),
-                Piece::Copy { offset, len } => out.extend(&orig[*offset as usize..(*offset + *len) as usize]),
-            }
-        }
-        out
-    }
+    use crate::engine::tags::raw::render_pieces as render;
 
     fn set(k: &str, v: &[&str]) -> FieldEdit {
         FieldEdit { key: k.into(), values: Some(v.iter().map(|s| s.to_string()).collect()) }
