@@ -1,4 +1,5 @@
-//! Stage timings for `make bench` (measurements, not tests: nothing here can fail on a number).
+//! Stage timings of decoding and the log-mel front end (measurements, not tests: nothing here
+//! can fail on a number).
 //!
 //!     cargo run --release --example timing
 //!

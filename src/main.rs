@@ -28,9 +28,10 @@ fn try_main() -> i32 {
         cli::print_version(cli.verbose);
         return 0;
     }
+    let config = cli.config.clone();
     let result = match cli.command {
-        Some(Command::Gui(args)) => gui(args),
-        None => gui(GuiArgs::default()),
+        Some(Command::Gui(args)) => gui(args, config),
+        None => gui(GuiArgs::default(), config),
         Some(_) => cli::run(cli),
     };
     match result {
@@ -43,7 +44,7 @@ fn try_main() -> i32 {
 }
 
 /// `melotag gui [PATH...]` and `melotag` alone: the app's options from the arguments.
-fn gui(args: GuiArgs) -> anyhow::Result<i32> {
+fn gui(args: GuiArgs, config: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
     let mut folder = None;
     let mut select = args.select;
     if let Some(first) = args.paths.first() {
@@ -67,7 +68,12 @@ fn gui(args: GuiArgs) -> anyhow::Result<i32> {
         audio: AudioOutput::Default,
         cache_path: melotag::engine::cache::default_path().ok(),
         journal_path: melotag::engine::paths::data_dir().ok().map(|d| d.join(melotag::engine::tags::undo::FILE_NAME)),
-        config_path: melotag::engine::paths::config_file().ok(),
+        // `--config FILE` must exist (as for `write`); the default file may not yet.
+        config_path: match config {
+            Some(p) if !p.is_file() => anyhow::bail!("config file {} not found", cli::output::shown(&p)),
+            Some(p) => Some(p),
+            None => melotag::engine::paths::config_file().ok(),
+        },
         workers: 0,
         frame_stats: args.frame_stats || args.bench,
         select,

@@ -171,3 +171,21 @@ fn the_json_preview_lists_changes_kept_fields_and_errors() {
     assert!(g["error"].as_str().is_some_and(|e| !e.is_empty()), "{g}");
     assert!(g["changes"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_missing_config_file_is_named_by_write_and_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no such.toml");
+    let flac = dir.path().join("a.flac");
+    ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=440:duration=2", flac.to_str().unwrap()]);
+    for args in [
+        vec!["--config", missing.to_str().unwrap(), "write", "--dry-run", flac.to_str().unwrap()],
+        vec!["--config", missing.to_str().unwrap(), "gui", dir.path().to_str().unwrap()],
+        vec!["gui", "--config", missing.to_str().unwrap()],
+    ] {
+        let out = melotag_str(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("config file") && stderr.contains("no such.toml") && stderr.contains("not found"), "{args:?}: {stderr}");
+    }
+}

@@ -123,7 +123,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
 /// The stdout table: one line per model, then one row per evaluated tag.
 pub fn print_table(r: &EvalReport) {
     let tracks = r.models.first().map_or(0, |m| m.tracks);
-    println!("{tracks} track(s), {} of {} tags evaluated, mode {}", r.models.first().map_or(0, |m| m.per_tag.len()), r.tags.len(), r.mode);
+    println!("{tracks} track(s), {} of {} tags evaluated, mode {}", r.evaluated_tags(), r.tags.len(), r.mode);
     println!();
     println!("{:<16} {:>7} {:>7} {:>6} {:>9} {:>11}", "MODEL", "ROC-AUC", "PR-AUC", "TRACKS", "PARAMS", "MS/29S CLIP");
     let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));

@@ -31,7 +31,7 @@ pub struct Cli {
     /// Print the version (with -v: also the models found and the ONNX Runtime version).
     #[arg(short = 'V', long)]
     pub version: bool,
-    /// Settings file (default: ~/.config/melotag/config.toml).
+    /// Settings file read by `write` and the app (default: ~/.config/melotag/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// With --version: also the models found and the ONNX Runtime version.

@@ -43,7 +43,7 @@ pub struct WriteArgs {
     /// Write without asking (needed when standard input is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Keep tags scoring at least RATIO × the track's best score.
+    /// Keep tags scoring at least RATIO × the best score of their category (genre, mood, …).
     #[arg(long, value_parser = parse_fraction)]
     pub ratio: Option<f32>,
     /// ... and at least FLOOR.

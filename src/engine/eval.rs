@@ -316,6 +316,14 @@ pub struct EvalReport {
     pub models: Vec<ModelReport>,
 }
 
+impl EvalReport {
+    /// How many tags at least one model was evaluated on (models of other vocabularies
+    /// evaluate different tags).
+    pub fn evaluated_tags(&self) -> usize {
+        self.models.iter().flat_map(|m| m.per_tag.iter().map(|t| t.tag.as_str())).collect::<std::collections::BTreeSet<_>>().len()
+    }
+}
+
 /// One evaluated track.
 #[derive(Debug, Serialize)]
 pub struct EvalTrack {
@@ -431,7 +439,7 @@ pub struct EvalSettings {
     pub paths: Vec<PathBuf>,
     /// Ground truth.
     pub labels: LabelSource,
-    /// The models, which must share one tag list.
+    /// The models (of any vocabularies: labels are matched to canonical tags).
     pub models: Vec<Arc<Manifest>>,
     /// Centre or whole track.
     pub mode: Mode,

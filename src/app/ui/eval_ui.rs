@@ -67,8 +67,7 @@ pub fn eval_window(app: &mut MelotagApp, ctx: &egui::Context) {
 }
 
 fn report_ui(ui: &mut egui::Ui, r: &EvalReport) {
-    let evaluated = r.models.first().map_or(0, |m| m.per_tag.len());
-    ui.label(format!("{} track(s), {} of {} tags evaluated", r.tracks.len(), evaluated, r.tags.len()));
+    ui.label(format!("{} track(s), {} of {} tags evaluated", r.tracks.len(), r.evaluated_tags(), r.tags.len()));
     egui::Grid::new("eval_table").striped(true).num_columns(6).show(ui, |ui| {
         for h in ["Model", "Macro ROC-AUC", "Macro PR-AUC", "Tracks", "Evaluated tags", "ms / 29 s clip"] {
             ui.label(egui::RichText::new(h).strong());

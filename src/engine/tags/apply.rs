@@ -104,6 +104,7 @@ pub fn apply(
             }
         }
     }
+    journal.end_batch(batch)?;
     Ok(outcome)
 }
 

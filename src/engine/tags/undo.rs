@@ -196,6 +196,15 @@ impl Journal {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Forgets `batch` when no write was recorded in it, so history and batch numbers list
+    /// only runs that wrote something.
+    pub fn end_batch(&self, batch: i64) -> Result<(), JournalError> {
+        self.conn
+            .execute("DELETE FROM batches WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM writes WHERE batch_id = ?1)", [batch])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// Records a write about to happen (state `pending`) and returns its id.
     pub fn record(&mut self, batch: i64, path: &Path, fields: &[FieldRecord], exact: Option<&ExactUndo>) -> Result<i64, JournalError> {
         let err = db_error(&self.path);
@@ -482,6 +491,27 @@ fn decide(record: &WriteRecord) -> Result<UndoAction, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_that_wrote_nothing_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open_at(&dir.path().join("u.sqlite3")).unwrap();
+        let empty = j.begin_batch("write nothing").unwrap();
+        j.end_batch(empty).unwrap();
+        let b = j.begin_batch("write a").unwrap();
+        assert_eq!(b, empty, "the number is free again");
+        let field = FieldRecord {
+            field: FieldId { tag: TagKind::Id3v2, key: "TCON".into() },
+            role: Role::Genre,
+            old: None,
+            new: Some(vec!["Jazz".into()]),
+        };
+        let w = j.record(b, Path::new("/m/a.mp3"), &[field], None).unwrap();
+        j.mark_done(w).unwrap();
+        j.end_batch(b).unwrap();
+        assert_eq!(j.history(10).unwrap().iter().map(|h| (h.id, h.written)).collect::<Vec<_>>(), [(b, 1)]);
+        assert_eq!(j.begin_batch("write b").unwrap(), b + 1);
+    }
 
     #[test]
     fn records_round_trip_and_undone_writes_are_skipped() {
