@@ -76,23 +76,42 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
     fs::write(d.join("huge_header.wav"), huge).unwrap();
     // A dangling symlink cannot be read (mode-000 files: `cannot_read_errors_are_not_cached`).
     std::os::unix::fs::symlink(d.join("gone.mp3"), d.join("dangling.mp3")).unwrap();
+    // An m4a whose AAC frames are damaged in the middle (symphonia's decoder logs and skips
+    // them): it still scores, and nothing of the library's logging reaches stderr.
+    let m4a = d.join("damaged.m4a");
+    ffmpeg(&["-i", upstream_audio("bensound-cute", "mp3").to_str().unwrap(), "-c:a", "aac", "-b:a", "128k", m4a.to_str().unwrap()]);
+    let mut bytes = fs::read(&m4a).unwrap();
+    let mdat = bytes.windows(4).position(|w| w == b"mdat").expect("an mdat atom");
+    let (from, to) = (mdat + 20_000, (mdat + 60_000).min(bytes.len()));
+    for (k, b) in bytes[from..to].iter_mut().enumerate() {
+        *b ^= (k * 37 % 251) as u8 | 1;
+    }
+    fs::write(&m4a, bytes).unwrap();
 
     let json = d.join("out.json");
     let out = crnn_tag(&[d.as_os_str(), "--json".as_ref(), json.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    // Only melotag's own one-line errors: no library log lines, no colour codes.
+    assert!(stderr.lines().all(|l| l.starts_with("error: ")) && !stderr.contains('\x1b'), "stderr:\n{stderr}");
 
     let report = read_json(&json);
     let good = track(&report, "good.mp3");
     assert_eq!(top_tag(&report, good), "jazz");
-    for name in ["one_second.wav", "rate_8k.wav", "rate_96k.wav", "six_channels.wav", "ünïcødé 音楽 (live).wav"] {
+    for name in ["one_second.wav", "rate_8k.wav", "rate_96k.wav", "six_channels.wav", "ünïcødé 音楽 (live).wav", "damaged.m4a"] {
         let t = track(&report, name);
         assert!(t["error"].is_null(), "{name}: {}", t["error"]);
         assert_eq!(t["scores"].as_array().map(Vec::len), Some(50), "{name}");
         let duration = t["duration_s"].as_f64().unwrap();
         let want = if name == "one_second.wav" {
             1.0
+        } else if name == "damaged.m4a" {
+            // The damaged frames (40 kB of 128 kb/s AAC, about 2.5 s) are skipped, the rest
+            // decoded to the end.
+            let full = ffmpeg_duration(&upstream_audio("bensound-cute", "mp3"));
+            assert!(duration > full - 4.0 && duration < full + 0.05, "{name}: {duration} s decoded of {full}");
+            duration
         } else if name.starts_with("ü") {
             3.0
         } else {
@@ -100,10 +119,16 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
         };
         assert!((duration - want).abs() < 0.05, "{name}: duration {duration}");
     }
-    for name in ["empty.mp3", "random.flac", "text.ogg", "huge_header.wav", "dangling.mp3"] {
+    for (name, reason) in [
+        ("empty.mp3", "file is empty"),
+        ("random.flac", "not a supported audio file"),
+        ("text.ogg", "not a supported audio file"),
+        ("huge_header.wav", "damaged"),
+        ("dangling.mp3", "no such file"),
+    ] {
         let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
         assert_eq!(lines.len(), 1, "{name} should have one error line; stderr:\n{stderr}");
-        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(reason), "{name}: {} (expected: {reason})", lines[0]);
     }
     for name in ["empty.mp3", "random.flac", "text.ogg"] {
         let t = track(&report, name);
@@ -751,16 +776,7 @@ fn a_file_changed_while_write_waits_for_confirmation_is_not_written() {
     let data = d.join("data");
     // `script` (make setup) gives melotag a terminal.
     let inner = format!("'{}' write --model crnn '{}' '{}'", env!("CARGO_BIN_EXE_melotag"), flac.display(), other.display());
-    let template = command(&data);
-    let mut script = std::process::Command::new("script");
-    script.args(["-q", "-e", "-c", &inner, "/dev/null"]);
-    for (k, v) in template.get_envs() {
-        match v {
-            Some(v) => script.env(k, v),
-            None => script.env_remove(k),
-        };
-    }
-    let mut child = script
+    let mut child = in_a_terminal(&data, &inner)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

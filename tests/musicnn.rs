@@ -1,4 +1,4 @@
-//! musicnn MSD through the real binary, against musicnn's own extractor (TensorFlow on the
+//! musicnn (MSD and MTT) through the real binary, against musicnn's own extractor (TensorFlow on the
 //! original checkpoint, librosa front end) run at test time in `.venv-musicnn`.
 
 mod common;
@@ -35,17 +35,28 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 
 #[test]
 fn full_mode_matches_musicnns_extractor() {
+    matches_the_extractor("musicnn", "MSD_musicnn", "musicnn_msd");
+}
+
+#[test]
+fn mtt_full_mode_matches_musicnns_extractor() {
+    matches_the_extractor("mtt", "MTT_musicnn", "musicnn_mtt");
+}
+
+/// melotag's `--model alias` in full mode against musicnn's own extractor with `reference`,
+/// on the shared mp3s and on the very samples the extractor analysed.
+fn matches_the_extractor(alias: &str, reference_model: &str, id: &str) {
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> = STEMS.iter().map(|s| upstream_audio(s, "mp3")).collect();
 
     let ours_json = dir.path().join("ours.json");
-    let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), alias.as_ref(), "--mode".as_ref(), "full".as_ref()];
     args.extend(["--no-cache".as_ref(), "--json".as_ref(), ours_json.as_os_str()]);
     args.extend(files.iter().map(|f| f.as_os_str()));
     let out = melotag_tag(&args);
     assert!(out.status.success(), "melotag failed: {}", String::from_utf8_lossy(&out.stderr));
     let ours = read_json(&ours_json);
-    assert_eq!(ours["model"], "musicnn_msd");
+    assert_eq!(ours["model"], id);
     assert_eq!(ours["tracks"].as_array().unwrap().len(), STEMS.len());
 
     let ref_json = dir.path().join("reference.json");
@@ -54,6 +65,7 @@ fn full_mode_matches_musicnns_extractor() {
     std::fs::create_dir(&same_audio).unwrap();
     let out = Command::new(musicnn_python())
         .arg(&script)
+        .args(["--model", reference_model])
         .arg("--save-audio")
         .arg(&same_audio)
         .arg(&ref_json)
@@ -67,8 +79,11 @@ fn full_mode_matches_musicnns_extractor() {
 
     let tags: Vec<String> = ours["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
     let ref_tags: Vec<String> = reference["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
-    assert_eq!(tags, ref_tags, "manifest tags differ from musicnn's MSD_LABELS");
-    assert_eq!(tags, tag_names(), "manifest tags differ from msd50_tags.txt");
+    assert_eq!(tags, ref_tags, "manifest tags differ from musicnn's labels of {reference_model}");
+    assert_eq!(tags.len(), 50);
+    if id == "musicnn_msd" {
+        assert_eq!(tags, tag_names(), "manifest tags differ from msd50_tags.txt");
+    }
 
     let (mut worst_track, mut worst_patch) = (0.0f64, 0.0f64);
     for file in &files {
@@ -93,15 +108,18 @@ fn full_mode_matches_musicnns_extractor() {
             top(&tags, &scores),
             top(&tags, &ref_scores)
         );
-        // Measured: track 0.00098, patch 0.00244 at worst (the two resamplers differ).
+        // Measured: track 0.00098, patch 0.00244 at worst (MSD; MTT 0.00084, 0.00227: the two
+        // resamplers differ).
         assert!(d <= 0.002, "{name}: track scores differ from musicnn's by {d:.5} (> 0.002)");
         assert!(dp <= 0.005, "{name}: patch scores differ from musicnn's by {dp:.5} (> 0.005)");
         worst_track = worst_track.max(d);
         worst_patch = worst_patch.max(dp);
+        assert_eq!(top(&tags, &scores), top(&tags, &ref_scores), "{name}: the same top tag");
         if name == "bensound-thejazzpiano.mp3" {
-            assert_eq!(top(&tags, &ref_scores), "jazz", "musicnn itself hears jazz here");
-            assert_eq!(top(&tags, &scores), "jazz", "scores: {scores:?}");
-            assert!(scores[tags.iter().position(|t| t == "jazz").unwrap()] > 0.5);
+            // MSD has a "jazz" tag; MagnaTagATune's strongest word for a solo piano is "piano".
+            let word = if id == "musicnn_msd" { "jazz" } else { "piano" };
+            assert_eq!(top(&tags, &ref_scores), word, "musicnn itself hears {word} here");
+            assert!(scores[tags.iter().position(|t| t == word).unwrap()] > 0.5, "scores: {scores:?}");
         }
     }
     println!("worst: track {worst_track:.5}, patch {worst_patch:.5}");
@@ -110,7 +128,7 @@ fn full_mode_matches_musicnns_extractor() {
     // roll-off emulation either), only the front end and ONNX Runtime vs TensorFlow remain.
     let same_json = dir.path().join("same.json");
     let wavs: Vec<PathBuf> = STEMS.iter().map(|s| same_audio.join(format!("{s}.wav"))).collect();
-    let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), "musicnn".as_ref(), "--mode".as_ref(), "full".as_ref()];
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--model".as_ref(), alias.as_ref(), "--mode".as_ref(), "full".as_ref()];
     args.extend(["--no-cache".as_ref(), "--json".as_ref(), same_json.as_os_str()]);
     args.extend(wavs.iter().map(|f| f.as_os_str()));
     let out = melotag_tag(&args);
@@ -133,8 +151,10 @@ fn full_mode_matches_musicnns_extractor() {
         }
     }
     println!("same samples: max |melotag - musicnn| per patch {worst:.2e}");
-    // Measured: 4.4e-6 (float16 rounding of the mel power, ONNX Runtime vs TensorFlow).
-    assert!(worst <= 1e-5, "on identical samples melotag differs from musicnn by {worst:.2e}");
+    // Measured: MSD 4.4e-6, MTT 9.7e-6 (float16 rounding of the mel power, ONNX Runtime vs
+    // TensorFlow).
+    let bound = if id == "musicnn_msd" { 1e-5 } else { 2e-5 };
+    assert!(worst <= bound, "on identical samples melotag differs from musicnn by {worst:.2e} (> {bound:.0e})");
 }
 
 #[test]

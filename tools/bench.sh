@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: melotag against the Python reference pipeline (librosa + onnxruntime on the same
 # ONNX) on the same real-length tracks and the same cores, in one run; then similarity queries
-# on 100,000 synthetic embeddings (examples/similar_bench.rs).
+# on 100,000 synthetic embeddings (examples/similar_bench.rs), then the stage timings of
+# decoding and the log-mel front end (examples/timing.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,22 @@ echo "== Python reference, one process"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/bench_reference.py \
   --model models/choi2016_crnn.onnx --jobs 1 --threads 1 --json $out/python-1.json "${files[@]}"
 
+echo "== arithmetic limit: float32 GEMM peak through ONNX Runtime (one thread), MACs per model input"
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/gemm_peak.py >$out/gemm.json
+$py tools/onnx_macs.py models/*.onnx >$out/macs.json
+cat $out/gemm.json $out/macs.json
+for model in musicnn crnn; do
+  for mode in full center; do
+    echo "== melotag tag --model $model --mode $mode (${#files[@]} tracks, $cores workers)"
+    $bin tag --model $model --mode $mode "${files[@]}" --no-cache --threads "$cores" --json /dev/null \
+      --stats $out/limit-$model-$mode.json
+  done
+done
+
 $py tools/bench_report.py $out
 
 echo "== similarity: queries on 100,000 tracks (examples/similar_bench.rs)"
 ${CARGO:-cargo} run --release --quiet --example similar_bench -- $out
+
+echo "== decode, resample and log-mel stage timings (examples/timing.rs)"
+${CARGO:-cargo} run --release --quiet --example timing

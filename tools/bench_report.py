@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Summarises `make bench`: tracks/s of melotag and the Python pipeline, their ratio, and
-melotag's time per stage. Usage: bench_report.py BENCH_OUT_DIR"""
+"""Summarises `make bench`: tracks/s of melotag and the Python pipeline, their ratio,
+melotag's time per stage, and its achieved GFLOP/s per core against the GEMM peak. Usage: bench_report.py BENCH_OUT_DIR [--limit-only]"""
 import json
 import os
 import sys
@@ -13,8 +13,42 @@ def load(d, name):
         return json.load(f)
 
 
+ONNX_OF = {"musicnn_msd": "musicnn_msd.onnx", "choi2016_crnn": "choi2016_crnn.onnx", "choi2016_cnn": "choi2016_cnn.onnx",
+           "musicnn_mtt": "musicnn_mtt.onnx"}
+
+
+def limit_lines(d):
+    """melotag's achieved GFLOP/s per core against the one-thread GEMM peak, per model and mode."""
+    gemm = load(d, "gemm.json")["gemm_gflops"]
+    macs = load(d, "macs.json")
+    out = [
+        f"arithmetic limit: float32 GEMM through ONNX Runtime, one thread: {gemm:.0f} GFLOP/s per core",
+        "MACs per model input (from the ONNX graphs): "
+        + ", ".join(f"{name.removesuffix('.onnx')} {m / 1e9:.2f} G" for name, m in sorted(macs.items())),
+        "",
+        "| run | tracks/s | model inputs | GFLOP | GFLOP/s per core | % of the limit | batch | stages (decode / resample / log-mel / inference) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in sorted(f for f in os.listdir(d) if f.startswith("limit-") and f.endswith(".json")):
+        st = load(d, name)
+        flop = 2 * macs[ONNX_OF[st["model"]]] * st["model_inputs"]
+        per_core = flop / st["analysis_wall_s"] / st["workers"] / 1e9
+        stages = st["stage_s"]
+        total = sum(stages.values())
+        split = " / ".join(f"{100 * stages[k] / total:.0f}%" for k in ("decode", "resample", "mel", "inference"))
+        label = name.removeprefix("limit-").removesuffix(".json")
+        out.append(
+            f"| {label} | {st['files'] / st['analysis_wall_s']:.2f} | {st['model_inputs']} | {flop / 1e9:.0f} "
+            f"| {per_core:.1f} | **{100 * per_core / gemm:.0f}%** | {st['batch']} | {split} |"
+        )
+    return out
+
+
 def main():
     d = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "--limit-only":
+        print("\n".join(limit_lines(d)))
+        return
     mt = load(d, "melotag-stats.json")
     mp = load(d, "melotag-process.json")
     mj = load(d, "melotag.json")
@@ -52,6 +86,7 @@ def main():
         f"non-inference share: {100 * (total - stages['inference']) / total:.1f}%",
         f"max |score difference| melotag vs Python per track: median {np.median(diffs):.4f}, max {np.max(diffs):.4f}",
     ]
+    lines += [""] + limit_lines(d)
     report = "\n".join(lines)
     print(report)
     with open(os.path.join(d, "report.md"), "w") as f:

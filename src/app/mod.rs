@@ -873,7 +873,7 @@ impl MelotagApp {
             control: control.clone(),
         });
         let need = if manifest.embedding_output.is_some() { Need::Embedding } else { Need::Scores };
-        let config = JobConfig { manifest, mode: self.persisted.mode, workers };
+        let config = JobConfig { manifest, mode: self.persisted.mode, workers, tuning: Default::default() };
         spawn_job(id, config, need, files, self.options.cache_path.clone(), control, self.bg());
     }
 
@@ -1567,7 +1567,7 @@ fn spawn_compare(path: PathBuf, manifests: Vec<Arc<Manifest>>, mode: Mode, cache
         let cache = open_cache(cache_path.as_deref(), &bg);
         for m in manifests {
             let key = (path.clone(), m.id.clone(), mode);
-            let config = JobConfig { manifest: m.clone(), mode, workers: 1 };
+            let config = JobConfig { manifest: m.clone(), mode, workers: 1, tuning: Default::default() };
             let mut outcome = Err("not analysed".to_string());
             let run = pipeline::run(config, std::slice::from_ref(&path), None, cache.as_ref(), Need::Scores, &Control::new(), |event| {
                 if let Event::Finished { result, .. } = event {

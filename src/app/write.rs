@@ -230,13 +230,24 @@ impl MelotagApp {
                 }
             }
         });
-        // Tracks without a result for this model and mode are analysed first.
-        let missing: Vec<_> = tracks
+        self.analyse_review_tracks();
+    }
+
+    /// Analyses the review's tracks that have no result for this model and mode yet, once no
+    /// other batch runs (also each frame: a batch running when the review opened may have
+    /// been cancelled since, leaving its tracks unanalysed).
+    fn analyse_review_tracks(&mut self) {
+        let Some(review) = &self.write.review else { return };
+        if !matches!(review.state, ReviewState::Preparing) || self.batch_running() {
+            return;
+        }
+        let missing: Vec<_> = review
+            .tracks
             .iter()
             .filter(|&&i| matches!(self.tracks[i].status, Status::NotAnalysed))
             .map(|&i| (self.tracks[i].path.clone(), self.tracks[i].stamp))
             .collect();
-        if !missing.is_empty() && !self.batch_running() {
+        if !missing.is_empty() {
             self.start_job(super::JobKind::Batch, missing);
         }
     }
@@ -252,6 +263,7 @@ impl MelotagApp {
     /// Every frame: plans the review when its inputs or settings changed, saves settings.
     pub(crate) fn write_tick(&mut self) {
         self.save_settings_when_due();
+        self.analyse_review_tracks();
         let Some(manifest) = self.manifest() else { return };
         let mode = self.persisted.mode;
         let Some(review) = &mut self.write.review else { return };

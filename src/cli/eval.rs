@@ -56,7 +56,7 @@ pub fn resolve_models(specs: &[String]) -> Result<Vec<Arc<Manifest>>> {
             for m in model::available_manifests() {
                 match m {
                     Ok(m) if m.is_ready() => ready.push(m),
-                    Ok(m) => eprintln!("warning: {} is not converted (make setup); left out", m.id),
+                    Ok(m) => eprintln!("warning: {} is not converted ({}); left out", m.id, crate::engine::paths::setup_hint()),
                     Err(e) => eprintln!("warning: {e}"),
                 }
             }
@@ -203,7 +203,7 @@ pub fn run_models(args: &ModelsArgs) -> Result<i32> {
             }
         };
         let (time, status) = if !m.is_ready() {
-            ("-".to_string(), "not converted (make setup)".to_string())
+            ("-".to_string(), format!("not converted ({})", crate::engine::paths::setup_hint()))
         } else if args.no_timing {
             ("-".to_string(), "ready".to_string())
         } else {

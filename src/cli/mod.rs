@@ -172,6 +172,12 @@ pub struct RunArgs {
     /// Worker threads for tracks that need analysing (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+    /// Model inputs per ONNX Runtime call (measurements; the scores do not change).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch: Option<u16>,
+    /// ONNX Runtime intra-op threads per worker (measurements; default 1).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub intra_threads: Option<u16>,
 }
 
 impl RunArgs {
@@ -183,6 +189,11 @@ impl RunArgs {
     /// Worker threads: the flag, else one per core.
     pub fn workers(&self) -> usize {
         self.threads.map(usize::from).unwrap_or_else(crate::engine::analysis::default_workers)
+    }
+
+    /// How workers run the model: the hidden measurement flags, else the defaults.
+    pub fn tuning(&self) -> crate::engine::analysis::Tuning {
+        crate::engine::analysis::Tuning { batch: self.batch.map(usize::from), intra_threads: self.intra_threads.map(usize::from) }
     }
 }
 

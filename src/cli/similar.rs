@@ -13,7 +13,7 @@ use super::RunArgs;
 use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
 use super::tag::open_cache;
 use crate::engine::analysis::{Analysis, Control, Event, JobConfig, Mode};
-use crate::engine::cache::Cache;
+use crate::engine::cache::{Cache, FileStamp};
 use crate::engine::library;
 use crate::engine::model::{self, Manifest};
 use crate::engine::pipeline::{self, Need};
@@ -91,6 +91,7 @@ struct Analyser {
     manifest: Arc<Manifest>,
     mode: Mode,
     workers: usize,
+    tuning: crate::engine::analysis::Tuning,
     need: Need,
     cache: Option<Cache>,
 }
@@ -101,8 +102,9 @@ impl Analyser {
     fn run(&self, files: &[PathBuf]) -> Result<(Vec<Option<Analysis>>, usize)> {
         let mut out: Vec<Option<Analysis>> = vec![None; files.len()];
         let mut failed = 0;
+        self.note_other_models(files);
         let progress = progress_bar(files.len());
-        let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers };
+        let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers, tuning: self.tuning };
         pipeline::run(config, files, None, self.cache.as_ref(), self.need, &Control::new(), |event| match event {
             Event::Started { index } => {
                 if let Some(name) = files[index].file_name() {
@@ -125,6 +127,34 @@ impl Analyser {
         Ok((out, failed))
     }
 
+    /// Says once when tracks of the library were analysed before with other models only: they
+    /// are analysed again with this one (embeddings of different models are not comparable).
+    fn note_other_models(&self, files: &[PathBuf]) {
+        let Some(cache) = &self.cache else { return };
+        let mut others: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut count = 0;
+        for file in files {
+            let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+            let Some(stamp) = FileStamp::of(&key) else { continue };
+            let Ok(models) = cache.models_for(&key, stamp) else { return };
+            if !models.is_empty() && !models.contains(&self.manifest.id) {
+                count += 1;
+                for m in models {
+                    *others.entry(m).or_default() += 1;
+                }
+            }
+        }
+        if let Some((most, _)) = others.iter().max_by_key(|(_, n)| **n) {
+            let names = others.keys().cloned().collect::<Vec<_>>().join(", ");
+            eprintln!(
+                "note: {count} of {} tracks were analysed before only with {names}; analysing them with {} (tracks are compared \
+                 within one model; --model {most} uses those results)",
+                files.len(),
+                self.manifest.id
+            );
+        }
+    }
+
     /// Analyses the seeds; any seed that is missing, not a file or not audio ends the command
     /// (exit status 2: there is nothing to start from).
     fn seeds(&self, seeds: &[PathBuf]) -> Result<Vec<Analysis>> {
@@ -141,7 +171,7 @@ impl Analyser {
         }
         let mut out: Vec<Option<Analysis>> = vec![None; seeds.len()];
         let mut error = None;
-        let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers };
+        let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers, tuning: self.tuning };
         pipeline::run(config, seeds, None, self.cache.as_ref(), self.need, &Control::new(), |event| {
             if let Event::Finished { index, result } = event {
                 match result.outcome {
@@ -224,6 +254,7 @@ pub fn run_similar(args: &SimilarArgs) -> Result<i32> {
         manifest: manifest.clone(),
         mode: args.run.mode(),
         workers: args.run.workers(),
+        tuning: args.run.tuning(),
         need: Need::Embedding,
         cache: open_cache(false),
     };
@@ -283,8 +314,14 @@ pub fn run_playlist(args: &PlaylistArgs) -> Result<i32> {
         similar::require_embedding(&manifest)?;
     }
     let (files, mut failed) = scan_library(&args.paths)?;
-    let analyser =
-        Analyser { manifest: manifest.clone(), mode: args.run.mode(), workers: args.run.workers(), need, cache: open_cache(false) };
+    let analyser = Analyser {
+        manifest: manifest.clone(),
+        mode: args.run.mode(),
+        workers: args.run.workers(),
+        tuning: args.run.tuning(),
+        need,
+        cache: open_cache(false),
+    };
     let seeds = analyser.seeds(&args.seeds)?;
     let (results, library_failed) = analyser.run(&files)?;
     failed += library_failed;

@@ -13,7 +13,7 @@ use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
 use crate::engine::analysis::{Control, Event, JobConfig, Mode, StageTimes, TrackResult};
 use crate::engine::cache::Cache;
 use crate::engine::library;
-use crate::engine::model::{self, Manifest};
+use crate::engine::model::{self, Manifest, default_batch};
 use crate::engine::pipeline::{self, Need};
 
 /// Arguments of `melotag tag`.
@@ -77,6 +77,13 @@ struct Stats {
     analysis_wall_s: f64,
     /// Summed over workers (CPU-ish seconds per stage).
     stage_s: StageSeconds,
+    /// Model inputs (windows or patches) run through the model.
+    model_inputs: u64,
+    /// Model inputs per ONNX Runtime call and intra-op threads per worker.
+    batch: usize,
+    intra_threads: usize,
+    /// The model's id.
+    model: String,
 }
 
 #[derive(Serialize)]
@@ -138,7 +145,7 @@ pub fn run(args: &TagArgs) -> Result<i32> {
     let analysis_start = Instant::now();
     let mut results: Vec<Option<TrackResult>> = vec![None; files.len()];
     let mut totals = StageTimes::default();
-    let config = JobConfig { manifest: manifest.clone(), mode, workers };
+    let config = JobConfig { manifest: manifest.clone(), mode, workers, tuning: args.run.tuning() };
     let cache = open_cache(args.no_cache);
     let info = pipeline::run(config, &files, None, cache.as_ref(), Need::Scores, &Control::new(), |event| match event {
         Event::Started { index } => {
@@ -184,6 +191,10 @@ pub fn run(args: &TagArgs) -> Result<i32> {
             startup_s,
             analysis_wall_s,
             stage_s: totals.into(),
+            model_inputs: totals.model_inputs,
+            batch: args.run.tuning().batch.unwrap_or_else(|| manifest.batch.unwrap_or_else(|| default_batch(&manifest.frontend))),
+            intra_threads: args.run.tuning().intra_threads.unwrap_or(1),
+            model: manifest.id.clone(),
         };
         std::fs::write(path, serde_json::to_vec_pretty(&stats)?).context("writing stats")?;
     }

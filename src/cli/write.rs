@@ -263,7 +263,7 @@ fn plan_files(
     if !readable.is_empty() {
         let to_analyse: Vec<PathBuf> = readable.iter().map(|&i| files[i].clone()).collect();
         let progress = progress_bar(to_analyse.len());
-        let config = JobConfig { manifest: manifest.clone(), mode, workers: args.run.workers() };
+        let config = JobConfig { manifest: manifest.clone(), mode, workers: args.run.workers(), tuning: args.run.tuning() };
         let cache = super::tag::open_cache(args.no_cache);
         pipeline::run(config, &to_analyse, None, cache.as_ref(), Need::Scores, &Control::new(), |event| {
             if let Event::Finished { index, result } = event {

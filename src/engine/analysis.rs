@@ -128,6 +128,8 @@ pub struct StageTimes {
     pub inference: Duration,
     /// Log-mel frames computed (once per input, however many models a combined tagger runs).
     pub mel_frames: u64,
+    /// Model inputs (windows or patches) run through the model.
+    pub model_inputs: u64,
 }
 
 impl std::ops::AddAssign for StageTimes {
@@ -137,6 +139,7 @@ impl std::ops::AddAssign for StageTimes {
         self.mel += o.mel;
         self.inference += o.inference;
         self.mel_frames += o.mel_frames;
+        self.model_inputs += o.model_inputs;
     }
 }
 
@@ -221,18 +224,6 @@ fn window_at(samples: &[f32], start: usize, window: usize) -> Vec<f32> {
     out
 }
 
-/// At most this many model inputs per ONNX Runtime call.
-const MAX_BATCH: usize = 16;
-/// And at most this many input values per call: activations grow with the batch (musicnn's
-/// first layer keeps ~9 MB per 3 s patch, the CRNN's ~35 MB per 29 s window), so whole-track
-/// analysis stays within a few hundred MB: 16 musicnn patches, 2 Choi windows.
-const MAX_BATCH_VALUES: usize = 75_000;
-
-/// Model inputs per ONNX Runtime call for a front end.
-pub fn batch_size(params: &crate::engine::features::FrontendParams) -> usize {
-    (MAX_BATCH_VALUES / (params.n_mels * params.frames_per_window).max(1)).clamp(1, MAX_BATCH)
-}
-
 /// Analyses one file with a worker's session and front end.
 pub fn analyze_file(
     tagger: &mut Tagger,
@@ -306,7 +297,8 @@ pub fn analyze_file_with(
     };
     let mut per_window = Vec::with_capacity(views.len());
     let mut embeddings: Option<Vec<Vec<f32>>> = None;
-    for chunk in views.chunks(batch_size(&params)) {
+    times.model_inputs += views.len() as u64;
+    for chunk in views.chunks(tagger.batch()) {
         let p = tagger.predict(chunk)?;
         per_window.extend(p.tags);
         if let Some(e) = p.embeddings {
@@ -386,7 +378,7 @@ fn analyze_full_streaming(
     let n_tags = tagger.manifest().tags.len();
     let width = tagger.manifest().embedding_size.unwrap_or(0);
     let mut batch = Batcher {
-        size: batch_size(&params),
+        size: tagger.batch(),
         tagger,
         inputs: Vec::new(),
         starts: Vec::new(),
@@ -485,6 +477,7 @@ fn analyze_full_streaming(
     times.decode += stats.decode_time;
     times.resample += stats.resample_time;
     times.mel += mel_time.saturating_sub(batch.inference);
+    times.model_inputs += batch.rows.len() as u64;
     times.inference += batch.inference;
     times.mel_frames += match params.windowing {
         Windowing::Samples => mel_frames,
@@ -514,8 +507,31 @@ pub struct JobConfig {
     pub manifest: Arc<Manifest>,
     /// Center or full.
     pub mode: Mode,
-    /// Worker threads (each with its own session, one intra-op thread).
+    /// Worker threads (each with its own session).
     pub workers: usize,
+    /// How each worker runs its model.
+    pub tuning: Tuning,
+}
+
+/// How a worker runs its model: neither changes the scores (`tests/tuning.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Model inputs per ONNX Runtime call (default: the manifest's `batch`, else
+    /// [`crate::engine::model::default_batch`]).
+    pub batch: Option<usize>,
+    /// ONNX Runtime intra-op threads per worker (default 1: one worker per core).
+    pub intra_threads: Option<usize>,
+}
+
+impl Tuning {
+    /// Opens a worker's sessions with these settings.
+    pub fn tagger(&self, manifest: Arc<Manifest>) -> Result<Tagger, ModelError> {
+        let mut tagger = Tagger::new(manifest, self.intra_threads.unwrap_or(1))?;
+        if let Some(b) = self.batch {
+            tagger.set_batch(b);
+        }
+        Ok(tagger)
+    }
 }
 
 /// Number of workers used when the user does not say: one per core.
@@ -576,7 +592,7 @@ impl Job {
     /// the returned receiver.
     pub fn start(config: JobConfig, files: Vec<PathBuf>, control: Arc<Control>) -> Result<(Job, Receiver<Event>), ModelError> {
         let workers = config.workers.clamp(1, files.len().max(1));
-        let taggers = (0..workers).map(|_| Tagger::new(config.manifest.clone(), 1)).collect::<Result<Vec<_>, _>>()?;
+        let taggers = (0..workers).map(|_| config.tuning.tagger(config.manifest.clone())).collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = channel();
         let files = Arc::new(files);
         let next = Arc::new(AtomicUsize::new(0));

@@ -249,6 +249,22 @@ impl Cache {
         Ok(row.into_hit())
     }
 
+    /// The models (ids, sorted) holding a result for `path` as it is at `stamp`, in any mode.
+    pub fn models_for(&self, path: &Path, stamp: FileStamp) -> Result<Vec<String>, CacheError> {
+        let err = sql_error(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT model FROM results WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND scores IS NOT NULL
+                 ORDER BY model",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map(params![path.as_os_str().as_bytes(), stamp.size as i64, stamp.mtime_ns], |r| r.get::<_, String>(0))
+            .map_err(&err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&err)
+    }
+
     /// Stores the result of `path` (as it was at `stamp`) for this model and mode.
     pub fn put(&self, path: &Path, stamp: FileStamp, manifest: &Manifest, mode: Mode, outcome: &Hit) -> Result<(), CacheError> {
         let err = sql_error(&self.path);

@@ -501,7 +501,7 @@ fn analyse(
     control: &Arc<Control>,
     on_progress: &mut dyn FnMut(EvalProgress),
 ) -> Result<Vec<TrackResult>, ModelError> {
-    let config = JobConfig { manifest: manifest.clone(), mode: settings.mode, workers: settings.workers };
+    let config = JobConfig { manifest: manifest.clone(), mode: settings.mode, workers: settings.workers, tuning: Default::default() };
     let mut results: Vec<Option<TrackResult>> = vec![None; files.len()];
     pipeline::run(config, files, None, cache, Need::Scores, control, |event| {
         if let Event::Finished { index, result } = event {

@@ -103,6 +103,10 @@ pub struct Manifest {
     /// MagnaTagATune top-50), which names them in [`crate::engine::tags::taxonomy`].
     #[serde(default = "msd")]
     pub vocabulary: String,
+    /// Model inputs per ONNX Runtime call, when measured better than [`default_batch`] (it
+    /// changes speed and memory, never the scores).
+    #[serde(default)]
+    pub batch: Option<usize>,
     /// For a tagger made of several models: the models (their outputs form one result).
     #[serde(skip)]
     pub parts: Vec<Arc<Manifest>>,
@@ -205,6 +209,7 @@ impl Manifest {
             embedding_output: embeddings.then(|| "embedding".into()),
             embedding_size: embeddings.then(|| parts.iter().filter_map(|p| p.embedding_size).sum()),
             vocabulary: parts.iter().map(|p| p.vocabulary.as_str()).collect::<Vec<_>>().join("+"),
+            batch: parts.iter().filter_map(|p| p.batch).min(),
             parts,
             dir,
             path: path.to_path_buf(),
@@ -383,6 +388,19 @@ fn library_version(path: &Path) -> Option<String> {
 pub struct Tagger {
     sessions: Vec<(Session, Arc<Manifest>)>,
     manifest: Arc<Manifest>,
+    batch: usize,
+}
+
+/// At most this many model inputs per ONNX Runtime call.
+const MAX_BATCH: usize = 16;
+/// And at most this many input values per call: activations grow with the batch (musicnn's
+/// first layer keeps ~9 MB per 3 s patch, the CRNN's ~35 MB per 29 s window), so whole-track
+/// analysis stays within a few hundred MB: 16 musicnn patches, 2 Choi windows.
+const MAX_BATCH_VALUES: usize = 75_000;
+
+/// Model inputs per ONNX Runtime call for a front end, unless a manifest or the caller says.
+pub fn default_batch(params: &crate::engine::features::FrontendParams) -> usize {
+    (MAX_BATCH_VALUES / (params.n_mels * params.frames_per_window).max(1)).clamp(1, MAX_BATCH)
 }
 
 impl Tagger {
@@ -407,7 +425,18 @@ impl Tagger {
                 .commit_from_file(&onnx)?;
             sessions.push((session, m));
         }
-        Ok(Tagger { sessions, manifest })
+        let batch = manifest.batch.unwrap_or_else(|| default_batch(&manifest.frontend));
+        Ok(Tagger { sessions, manifest, batch })
+    }
+
+    /// Model inputs per ONNX Runtime call (the scores do not depend on it).
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Sets the model inputs per call (at least 1).
+    pub fn set_batch(&mut self, batch: usize) {
+        self.batch = batch.max(1);
     }
 
     /// The model these sessions run.

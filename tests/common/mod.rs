@@ -43,6 +43,21 @@ pub fn command_of(binary: &Path, data_dir: &Path) -> Command {
     cmd
 }
 
+/// `inner` (a shell command line) run by `script` (util-linux, `make setup`), which gives it a
+/// terminal, with the same isolated environment as [`command`].
+pub fn in_a_terminal(data_dir: &Path, inner: &str) -> Command {
+    let template = command(data_dir);
+    let mut script = Command::new("script");
+    script.args(["-q", "-e", "-c", inner, "/dev/null"]);
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    script
+}
+
 /// As root, makes `cmd` run as `nobody` (so that file permissions apply; the files it must
 /// reach have to be open to it); as anyone else permissions already apply. Returns whether it
 /// switched.

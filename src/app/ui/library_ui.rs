@@ -8,6 +8,8 @@ use eframe::egui;
 use egui_extras::{Column, TableBuilder};
 
 use crate::app::{MelotagApp, SortColumn, Status};
+use crate::engine::tags::policy::{Selected, Selection};
+use crate::engine::tags::write::merge_values;
 
 const COLUMNS: [(SortColumn, &str); 9] = [
     (SortColumn::Title, "Title"),
@@ -21,18 +23,44 @@ const COLUMNS: [(SortColumn, &str); 9] = [
     (SortColumn::Tags, "Top tags"),
 ];
 
-/// What a write would put into the genre and mood fields, from the track's scores and the
-/// current settings ("" without scores).
+/// The track's selection with the current settings, less what a write would leave alone: under
+/// the merge mode (`fill` keeps a file's own genre or mood) those lists are emptied and flagged
+/// as kept. `None` without scores. What the Suggested column and the tag bars show.
+pub fn written_selection(app: &MelotagApp, index: usize) -> Option<(Selection, [bool; 2])> {
+    let (Some(a), Some(m)) = (&app.tracks[index].analysis, app.manifest()) else { return None };
+    let settings = &app.write.settings;
+    let mut sel = settings.select(&m.entries(), &a.scores);
+    let track = &app.tracks[index];
+    let mut kept = [false; 2];
+    for (i, (list, old)) in [(&mut sel.genres, &track.genre), (&mut sel.moods, &track.mood)].into_iter().enumerate() {
+        let new: Vec<String> = list.iter().map(|s| settings.spelling(s.name)).collect();
+        if !old.is_empty() && merge_values(old, &new, settings.merge).is_none() {
+            list.clear();
+            kept[i] = true;
+        }
+    }
+    Some((sel, kept))
+}
+
+/// What a write would leave in the genre and mood fields, from the track's scores and the
+/// current settings and merge mode; a file's own values that a write keeps are marked "(kept)"
+/// ("" without scores).
 pub fn suggestion(app: &MelotagApp, index: usize) -> String {
-    let (Some(a), Some(m)) = (&app.tracks[index].analysis, app.manifest()) else { return String::new() };
-    let sel = app.write.settings.select(&m.entries(), &a.scores);
-    let names =
-        |v: &[crate::engine::tags::policy::Selected]| v.iter().map(|s| app.write.settings.spelling(s.name)).collect::<Vec<_>>().join(", ");
-    match (sel.genres.is_empty(), sel.moods.is_empty()) {
+    let Some((sel, kept)) = written_selection(app, index) else { return String::new() };
+    let track = &app.tracks[index];
+    let part = |list: &[Selected], kept: bool, old: &[String]| {
+        if kept {
+            format!("{} (kept)", old.join(", "))
+        } else {
+            list.iter().map(|s| app.write.settings.spelling(s.name)).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let (genres, moods) = (part(&sel.genres, kept[0], &track.genre), part(&sel.moods, kept[1], &track.mood));
+    match (genres.is_empty(), moods.is_empty()) {
         (true, true) => String::new(),
-        (false, true) => names(&sel.genres),
-        (true, false) => format!("· {}", names(&sel.moods)),
-        (false, false) => format!("{} · {}", names(&sel.genres), names(&sel.moods)),
+        (false, true) => genres,
+        (true, false) => format!("· {moods}"),
+        (false, false) => format!("{genres} · {moods}"),
     }
 }
 

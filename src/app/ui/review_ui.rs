@@ -23,6 +23,22 @@ fn role_change(plan: &FilePlan, role: Role) -> (String, bool) {
     }
 }
 
+/// The other fields a write changes (grouping: instruments, voices, eras, feel; the scores
+/// field), as "FIELD: old -> new"; the scores' JSON is only named.
+fn other_changes(plan: &FilePlan) -> String {
+    let show = |v: &[String]| if v.is_empty() { "(none)".to_string() } else { v.join("; ") };
+    let Ok(p) = &plan.outcome else { return String::new() };
+    p.changes
+        .iter()
+        .filter(|c| !matches!(c.role, Role::Genre | Role::Mood))
+        .map(|c| match c.role {
+            Role::Scores => format!("{}: scores updated", c.field),
+            _ => format!("{}: {} -> {}", c.field, show(&c.old_values), show(&c.new_values)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A change cell: kept values are shown dimmed.
 fn change_cell(ui: &mut egui::Ui, (text, kept): (String, bool)) {
     if kept {
@@ -101,6 +117,8 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
             // The files that change: one row each, checkbox first.
             let changing = r.changing();
             let writing = r.writing();
+            // A column for grouping and scores changes, when the categories or settings make any.
+            let other = changing.iter().any(|&i| !other_changes(&r.plans[i]).is_empty());
             ui.push_id("changing", |ui| {
                 let height = (ui.available_height() - 160.0).max(120.0);
                 TableBuilder::new(ui)
@@ -108,14 +126,20 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
                     .resizable(true)
                     .max_scroll_height(height)
                     .column(Column::exact(28.0))
-                    .column(Column::initial(260.0).clip(true))
-                    .column(Column::initial(300.0).clip(true))
-                    .column(Column::initial(200.0).clip(true))
+                    .column(Column::initial(if other { 220.0 } else { 260.0 }).clip(true))
+                    .column(Column::initial(if other { 240.0 } else { 300.0 }).clip(true))
+                    .column(Column::initial(if other { 160.0 } else { 200.0 }).clip(true))
+                    .columns(Column::initial(180.0).clip(true), usize::from(other))
                     .column(Column::remainder().clip(true))
                     .header(20.0, |mut h| {
-                        for t in ["", "File", "Genre", "Mood", "Result"] {
+                        let titles: &[&str] = if other {
+                            &["", "File", "Genre", "Mood", "Other fields", "Result"]
+                        } else {
+                            &["", "File", "Genre", "Mood", "Result"]
+                        };
+                        for t in titles {
                             h.col(|ui| {
-                                ui.strong(t);
+                                ui.strong(*t);
                             });
                         }
                     })
@@ -132,6 +156,12 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
                             });
                             row.col(|ui| change_cell(ui, role_change(plan, Role::Genre)));
                             row.col(|ui| change_cell(ui, role_change(plan, Role::Mood)));
+                            if other {
+                                row.col(|ui| {
+                                    let text = other_changes(plan);
+                                    ui.label(&text).on_hover_text(&text);
+                                });
+                            }
                             row.col(|ui| match &r.results[i] {
                                 Some(Ok(())) => {
                                     ui.label("written");

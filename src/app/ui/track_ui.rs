@@ -86,7 +86,8 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
     match (&track.status, &track.analysis, &manifest) {
         (Status::Done, Some(a), Some(m)) => {
             let entries = m.entries();
-            let selection = app.write.settings.select(&entries, &a.scores);
+            // Marked: what a write would put into the file (not a genre or mood it keeps).
+            let selection = super::library_ui::written_selection(app, index).map(|(s, _)| s).unwrap_or_default();
             let written: Vec<&str> = selection.all().map(|s| s.name).collect();
             let scores = canonical_scores(&entries, &a.scores);
             egui::ScrollArea::vertical().id_salt("tag-view").show(ui, |ui| {

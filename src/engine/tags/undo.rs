@@ -292,7 +292,8 @@ impl Journal {
             fields.push(FieldRecord { field: FieldId { tag, key }, role, old: decode(old)?, new: decode(new)? });
         }
         let exact = match (old_sha, new_sha, delta) {
-            (Some(o), Some(n), Some(delta)) => Some(ExactUndo {
+            // An empty delta: the changed region was too large to keep (undo restores fields).
+            (Some(o), Some(n), Some(delta)) if !delta.is_empty() => Some(ExactUndo {
                 old_sha256: o.try_into().map_err(|_| corrupt("a hash of the wrong length".into()))?,
                 new_sha256: n.try_into().map_err(|_| corrupt("a hash of the wrong length".into()))?,
                 delta,
@@ -551,6 +552,14 @@ mod tests {
         assert_eq!(batch[0].exact, Some(exact));
         assert_eq!(batch[0].path, Path::new("/m/a.mp3"));
         assert_eq!(j.history(10).unwrap()[0].undone, 1);
+
+        // A write whose changed region was too large to keep records no delta: it reads back
+        // as "no exact undo", so undo restores the fields instead of failing.
+        let b3 = j.begin_batch("write c").unwrap();
+        let huge = ExactUndo { old_sha256: [3; 32], new_sha256: [4; 32], delta: Vec::new() };
+        let w4 = j.record(b3, Path::new("/m/c.ogg"), &fields[..1], Some(&huge)).unwrap();
+        let c = j.last_for_path(Path::new("/m/c.ogg")).unwrap().unwrap();
+        assert_eq!((c.id, c.exact), (w4, None));
     }
 
     #[test]

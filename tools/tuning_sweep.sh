@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The measurements behind the worker layout and batch sizes melotag uses (README, "Analysis at
+# the arithmetic limit"): whole-track analysis of the benchmark's tracks (run `make bench` first,
+# or any folder of real-length tracks as $1) for musicnn and the CRNN, with each layout in turn,
+# in one run; then the table of tracks/s and % of the GEMM limit (tools/bench_report.py).
+# The scores are the same whatever the layout (tests/tuning.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tracks=${1:-bench-out/tracks}
+out=bench-out/sweep
+bin=target/release/melotag
+py=.venv/bin/python
+files=("$tracks"/*.mp3)
+files=("${files[@]:0:${SWEEP_TRACKS:-12}}")
+rm -rf "$out" && mkdir -p "$out"
+
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/gemm_peak.py >$out/gemm.json
+$py tools/onnx_macs.py models/*.onnx >$out/macs.json
+$bin tag --model crnn "${files[0]}" --no-cache --json /dev/null >/dev/null  # warm-up: runtime and page cache
+cat "${files[@]}" >/dev/null
+
+run() { # label model args...
+  local label=$1 model=$2
+  shift 2
+  echo "== $label: melotag tag --model $model --mode full $*"
+  $bin tag --model "$model" --mode full "${files[@]}" --no-cache --json /dev/null --stats "$out/limit-$label.json" "$@"
+}
+for model in musicnn crnn; do
+  run "$model-2w-default" $model --threads 2
+  for b in 1 2 4 8 16; do
+    run "$model-2w-batch$b" $model --threads 2 --batch $b
+  done
+  run "$model-1w-2t" $model --threads 1 --intra-threads 2
+  run "$model-1w-1t" $model --threads 1
+done
+$py tools/bench_report.py $out --limit-only | tee $out/report.md
