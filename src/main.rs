@@ -32,7 +32,13 @@ fn try_main() -> i32 {
     let result = match cli.command {
         Some(Command::Gui(args)) => gui(args, config),
         None => gui(GuiArgs::default(), config),
-        Some(_) => cli::run(cli),
+        Some(_) => {
+            // A reader that stops early (`melotag models | head`) ends the command as it ends
+            // `cat`, instead of a panic on the next print (Rust ignores SIGPIPE by default).
+            // SAFETY: setting a signal's disposition to its default, before any thread starts.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            cli::run(cli)
+        }
     };
     match result {
         Ok(code) => code,

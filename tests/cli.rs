@@ -810,3 +810,23 @@ fn a_file_changed_while_write_waits_for_confirmation_is_not_written() {
     assert_eq!(vorbis_values(&flac, "GENRE"), ["Edited"]);
     assert!(!vorbis_values(&other, "GENRE").is_empty(), "b.flac was written: {screen}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The pipe's read end is closed before melotag writes: its first print meets EPIPE.
+    let mut child = command(dir.path())
+        .args(["models", "--no-timing"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Ended by SIGPIPE, as `cat` is (or done before the reader left, on a very slow start).
+    const SIGPIPE: i32 = 13;
+    assert!(out.status.signal() == Some(SIGPIPE) || out.status.success(), "{:?} {stderr}", out.status);
+}

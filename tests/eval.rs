@@ -351,13 +351,17 @@ fn models_lists_inputs_and_time_per_clip() {
     let out = melotag_str(&["models"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for (id, input) in [
-        ("choi2016_crnn", "96 mels x 1366 frames @ 12 kHz"),
-        ("choi2016_cnn", "96 mels x 1366 frames @ 12 kHz"),
-        ("musicnn_msd", "96 mels x 187-frame patches @ 16 kHz"),
+    for (id, vocabulary, input) in [
+        ("choi2016_crnn", "msd", "96 mels x 1366 frames @ 12 kHz"),
+        ("choi2016_cnn", "msd", "96 mels x 1366 frames @ 12 kHz"),
+        ("musicnn_msd", "msd", "96 mels x 187-frame patches @ 16 kHz"),
+        ("musicnn_mtt", "mtt", "96 mels x 187-frame patches @ 16 kHz"),
+        ("musicnn_msd_mtt", "msd+mtt", "96 mels x 187-frame patches @ 16 kHz"),
     ] {
-        let line = stdout.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} missing:\n{stdout}"));
+        let line = stdout.lines().find(|l| l.starts_with(&format!("{id} "))).unwrap_or_else(|| panic!("{id} missing:\n{stdout}"));
         assert!(line.contains(input), "{line}");
+        // The vocabulary column.
+        assert!(line.contains(&format!(" {vocabulary} ")), "{line}");
         assert!(line.contains(" ready "), "{line}");
         // The last column: where the manifest was found (the source tree's models/ here).
         assert!(line.ends_with(&format!("  {}/models", env!("CARGO_MANIFEST_DIR"))), "{line}");

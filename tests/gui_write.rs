@@ -94,6 +94,11 @@ fn review_write_and_undo_from_the_window() {
         assert_eq!(r.checked_changes(), 2, "{:?}", r.plans.iter().map(|p| (&p.path, p.changes().len())).collect::<Vec<_>>());
     }
     assert!(h.query_by_label("2 of 3 file(s) will change").is_some());
+    // The table's Suggested column says so too: a.flac keeps its genre and mood.
+    let a = h.state().tracks.iter().position(|t| t.path.ends_with("a.flac")).unwrap();
+    assert_eq!(melotag::app::ui::library_ui::suggestion(h.state(), a), "Romantic Classical (kept) · Calm (kept)");
+    let c = h.state().tracks.iter().position(|t| t.path.ends_with("c.flac")).unwrap();
+    assert!(!melotag::app::ui::library_ui::suggestion(h.state(), c).contains("(kept)"));
     // Replace instead: the preview now changes all three, without re-analysing anything.
     h.get_by_label("Existing tags").click();
     h.run_ok();
@@ -157,6 +162,7 @@ fn a_read_only_file_shows_its_error_and_is_untouched() {
     let files = library(&music);
     fs::set_permissions(&files[1], fs::Permissions::from_mode(0o444)).unwrap();
     let locked = fs::read(&files[1]).unwrap();
+    let original_c = fs::read(&files[2]).unwrap();
     let mut h = harness(MelotagApp::new(None, options(&music, &data)));
     step_until(&mut h, "the scan", |a| a.track_count() == 3 && !a.is_scanning());
     click_row(&mut h, 0, egui::Modifiers::NONE);
@@ -174,4 +180,13 @@ fn a_read_only_file_shows_its_error_and_is_untouched() {
     assert_eq!(t.write_note.clone().unwrap().unwrap_err(), "the file is read-only; not written", "and in the table");
     assert_eq!(fs::read(&files[1]).unwrap(), locked, "the read-only file is untouched");
     assert!(!genres(&files[2]).is_empty(), "the other file is written");
+
+    // "Undo last write" in the toolbar gives c.flac its original bytes back.
+    h.state_mut().close_review();
+    h.run_ok();
+    h.get_by_label("Undo last write").click();
+    h.run_ok();
+    step_until(&mut h, "the undo", |a| !a.write.undo_running && a.write.last_summary.as_deref().is_some_and(|s| s.starts_with("Undone")));
+    assert_eq!(fs::read(&files[2]).unwrap(), original_c, "c.flac after undo");
+    assert!(genres(&files[2]).is_empty());
 }

@@ -26,19 +26,21 @@ def limit_lines(d):
         "MACs per model input (from the ONNX graphs): "
         + ", ".join(f"{name.removesuffix('.onnx')} {m / 1e9:.2f} G" for name, m in sorted(macs.items())),
         "",
-        "| run | tracks/s | model inputs | GFLOP | GFLOP/s per core | % of the limit | batch | stages (decode / resample / log-mel / inference) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | tracks/s | model inputs | GFLOP | cores | GFLOP/s per core | % of the limit | batch | stages (decode / resample / log-mel / inference) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(f for f in os.listdir(d) if f.startswith("limit-") and f.endswith(".json")):
         st = load(d, name)
         flop = 2 * macs[ONNX_OF[st["model"]]] * st["model_inputs"]
-        per_core = flop / st["analysis_wall_s"] / st["workers"] / 1e9
+        # Cores busy: one per worker thread and intra-op thread, at most the machine's.
+        cores = min(st["workers"] * st.get("intra_threads", 1), os.cpu_count() or 1)
+        per_core = flop / st["analysis_wall_s"] / cores / 1e9
         stages = st["stage_s"]
         total = sum(stages.values())
         split = " / ".join(f"{100 * stages[k] / total:.0f}%" for k in ("decode", "resample", "mel", "inference"))
         label = name.removeprefix("limit-").removesuffix(".json")
         out.append(
-            f"| {label} | {st['files'] / st['analysis_wall_s']:.2f} | {st['model_inputs']} | {flop / 1e9:.0f} "
+            f"| {label} | {st['files'] / st['analysis_wall_s']:.2f} | {st['model_inputs']} | {flop / 1e9:.0f} | {cores} "
             f"| {per_core:.1f} | **{100 * per_core / gemm:.0f}%** | {st['batch']} | {split} |"
         )
     return out

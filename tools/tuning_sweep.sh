@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The measurements behind the worker layout and batch sizes melotag uses (README, "Analysis at
-# the arithmetic limit"): whole-track analysis of the benchmark's tracks (run `make bench` first,
-# or any folder of real-length tracks as $1) for musicnn and the CRNN, with each layout in turn,
-# in one run; then the table of tracks/s and % of the GEMM limit (tools/bench_report.py).
-# The scores are the same whatever the layout (tests/tuning.rs).
+# The measurements behind the worker layout and batch sizes melotag uses (README, "Inference
+# speed"): whole-track analysis of the benchmark's tracks (run `make bench` first, or give any
+# folder of real-length mp3s as $1; SWEEP_TRACKS of them, default 8) for musicnn and the CRNN,
+# with each layout in turn, in one run; then the table of tracks/s and % of the GEMM limit
+# (tools/bench_report.py). The scores are the same whatever the layout (tests/tuning.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ out=bench-out/sweep
 bin=target/release/melotag
 py=.venv/bin/python
 files=("$tracks"/*.mp3)
-files=("${files[@]:0:${SWEEP_TRACKS:-12}}")
+files=("${files[@]:0:${SWEEP_TRACKS:-8}}")
 rm -rf "$out" && mkdir -p "$out"
 
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/gemm_peak.py >$out/gemm.json
@@ -28,10 +28,11 @@ run() { # label model args...
 }
 for model in musicnn crnn; do
   run "$model-2w-default" $model --threads 2
-  for b in 1 2 4 8 16; do
+  for b in 1 2 4 16; do
     run "$model-2w-batch$b" $model --threads 2 --batch $b
   done
-  run "$model-1w-2t" $model --threads 1 --intra-threads 2
-  run "$model-1w-1t" $model --threads 1
+  run "$model-1w-2t-batch1" $model --threads 1 --intra-threads 2 --batch 1
+  run "$model-2w-2t-nospin-batch1" $model --threads 2 --intra-threads 2 --batch 1 --no-spin
+  run "$model-1w-1t-batch1" $model --threads 1 --batch 1
 done
 $py tools/bench_report.py $out --limit-only | tee $out/report.md

@@ -178,6 +178,9 @@ pub struct RunArgs {
     /// ONNX Runtime intra-op threads per worker (measurements; default 1).
     #[arg(long, hide = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub intra_threads: Option<u16>,
+    /// Idle ONNX Runtime threads sleep instead of spinning (measurements).
+    #[arg(long, hide = true)]
+    pub no_spin: bool,
 }
 
 impl RunArgs {
@@ -193,7 +196,11 @@ impl RunArgs {
 
     /// How workers run the model: the hidden measurement flags, else the defaults.
     pub fn tuning(&self) -> crate::engine::analysis::Tuning {
-        crate::engine::analysis::Tuning { batch: self.batch.map(usize::from), intra_threads: self.intra_threads.map(usize::from) }
+        crate::engine::analysis::Tuning {
+            batch: self.batch.map(usize::from),
+            intra_threads: self.intra_threads.map(usize::from),
+            no_spin: self.no_spin,
+        }
     }
 }
 

@@ -521,12 +521,14 @@ pub struct Tuning {
     pub batch: Option<usize>,
     /// ONNX Runtime intra-op threads per worker (default 1: one worker per core).
     pub intra_threads: Option<usize>,
+    /// Idle intra-op threads sleep instead of spinning.
+    pub no_spin: bool,
 }
 
 impl Tuning {
     /// Opens a worker's sessions with these settings.
     pub fn tagger(&self, manifest: Arc<Manifest>) -> Result<Tagger, ModelError> {
-        let mut tagger = Tagger::new(manifest, self.intra_threads.unwrap_or(1))?;
+        let mut tagger = Tagger::with_spinning(manifest, self.intra_threads.unwrap_or(1), !self.no_spin)?;
         if let Some(b) = self.batch {
             tagger.set_batch(b);
         }

@@ -407,6 +407,12 @@ impl Tagger {
     /// Opens a session on the manifest's ONNX file (each part's, when combined) with
     /// `intra_threads` intra-op threads.
     pub fn new(manifest: Arc<Manifest>, intra_threads: usize) -> Result<Tagger, ModelError> {
+        Tagger::with_spinning(manifest, intra_threads, true)
+    }
+
+    /// [`Tagger::new`]; `spin = false` lets idle intra-op threads sleep at once instead of
+    /// spinning (ONNX Runtime's default is to spin), for layouts with more threads than cores.
+    pub fn with_spinning(manifest: Arc<Manifest>, intra_threads: usize, spin: bool) -> Result<Tagger, ModelError> {
         let models: Vec<Arc<Manifest>> = if manifest.parts.is_empty() { vec![manifest.clone()] } else { manifest.parts.clone() };
         let mut sessions = Vec::new();
         for m in models {
@@ -422,6 +428,7 @@ impl Tagger {
                 .with_optimization_level(GraphOptimizationLevel::Level3)?
                 .with_intra_threads(intra_threads.max(1))?
                 .with_inter_threads(1)?
+                .with_intra_op_spinning(spin)?
                 .commit_from_file(&onnx)?;
             sessions.push((session, m));
         }
