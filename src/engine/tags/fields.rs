@@ -753,8 +753,11 @@ mod tests {
             Store::Mp4(Ilst::default()),
             Store::Ape(ApeTag::default()),
         ];
+        // Where README's table says the grouping field goes, per format.
+        let grouping: Vec<String> = stores.iter().map(|s| s.key(Role::Grouping).to_string()).collect();
+        assert_eq!(grouping, ["TIT1", "TIT1", "GROUPING", "©grp", "Grouping"]);
         for store in &mut stores {
-            for role in [Role::Genre, Role::Mood, Role::Scores] {
+            for role in [Role::Genre, Role::Mood, Role::Grouping, Role::Scores] {
                 let key = store.key(role);
                 assert_eq!(store.get(&key), None, "{key}");
                 let v = Some(vec!["A".to_string(), "B c".to_string()]);
