@@ -64,6 +64,14 @@ fn gui(args: GuiArgs, config: Option<std::path::PathBuf>) -> anyhow::Result<i32>
             select = select.or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
         }
     }
+    // Further files in the same folder (a desktop passes every file the user opened): selected
+    // with the first; others are left out (one folder is open at a time).
+    let also_select: Vec<String> = args.paths[args.paths.len().min(1)..]
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.is_file() && p.parent() == folder.as_deref())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
     let model_id = match &args.model {
         Some(spec) => Some(melotag::engine::model::resolve_model(spec)?.id),
         None => None,
@@ -83,6 +91,7 @@ fn gui(args: GuiArgs, config: Option<std::path::PathBuf>) -> anyhow::Result<i32>
         workers: 0,
         frame_stats: args.frame_stats || args.bench,
         select,
+        also_select,
         bench: args.bench,
         quit_after: args.quit_after.filter(|s| *s > 0.0).map(std::time::Duration::from_secs_f64),
         model_id,

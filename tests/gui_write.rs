@@ -190,3 +190,24 @@ fn a_read_only_file_shows_its_error_and_is_untouched() {
     assert_eq!(fs::read(&files[2]).unwrap(), original_c, "c.flac after undo");
     assert!(genres(&files[2]).is_empty());
 }
+
+/// Files a desktop passes (`melotag %F`): their folder opens with all of them selected, the
+/// first one shown.
+#[test]
+fn files_a_desktop_passes_are_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
+    fs::create_dir_all(&music).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    library(&music);
+    let opts = AppOptions { select: Some("c.flac".into()), also_select: vec!["a.flac".into()], ..options(&music, &data) };
+    let mut h = harness(MelotagApp::new(None, opts));
+    step_until(&mut h, "the scan", |a| a.track_count() == 3 && !a.is_scanning());
+    step_until(&mut h, "the selection", |a| a.selection.len() == 2);
+    let app = h.state();
+    let name = |i: usize| app.tracks[i].path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut selected: Vec<String> = app.selection.iter().map(|&i| name(i)).collect();
+    selected.sort();
+    assert_eq!(selected, ["a.flac", "c.flac"]);
+    assert_eq!(app.selected.map(name).as_deref(), Some("c.flac"), "the first file passed is shown");
+}

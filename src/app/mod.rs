@@ -125,6 +125,9 @@ pub struct AppOptions {
     pub frame_stats: bool,
     /// Select the track with this file name once it is listed.
     pub select: Option<String>,
+    /// More tracks (file names in the same folder) to add to the selection with it: the other
+    /// files a desktop passed (`melotag %F`).
+    pub also_select: Vec<String>,
     /// Tag the library once it is listed, then close the window (measurements).
     pub bench: bool,
     /// Close the window after this long (measurements).
@@ -1313,8 +1316,21 @@ impl MelotagApp {
             return;
         }
         if let Some(name) = self.options.select.take() {
-            match self.tracks.iter().position(|t| t.path.file_name().is_some_and(|n| n.to_string_lossy() == name)) {
-                Some(i) => self.select(i),
+            let find =
+                |tracks: &[Track], name: &str| tracks.iter().position(|t| t.path.file_name().is_some_and(|n| n.to_string_lossy() == name));
+            match find(&self.tracks, &name) {
+                Some(i) => {
+                    self.select(i);
+                    self.selection = std::iter::once(i).collect();
+                    for other in std::mem::take(&mut self.options.also_select) {
+                        match find(&self.tracks, &other) {
+                            Some(j) => {
+                                self.selection.insert(j);
+                            }
+                            None => self.message = Some(format!("{other} is not in this folder")),
+                        }
+                    }
+                }
                 None => self.message = Some(format!("{name} is not in this folder")),
             }
         }

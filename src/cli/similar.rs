@@ -97,6 +97,11 @@ struct Analyser {
 }
 
 impl Analyser {
+    /// Analyses with `manifest` as the run options say, through the analysis cache.
+    fn new(manifest: Arc<Manifest>, run: &RunArgs, need: Need) -> Analyser {
+        Analyser { manifest, mode: run.mode(), workers: run.workers(), tuning: run.tuning(), need, cache: open_cache(false) }
+    }
+
     /// Analyses `files` (cached results first), printing a progress bar and one error line per
     /// failure; returns each file's analysis (`None`: failed) and the number of failures.
     fn run(&self, files: &[PathBuf]) -> Result<(Vec<Option<Analysis>>, usize)> {
@@ -250,14 +255,7 @@ pub fn run_similar(args: &SimilarArgs) -> Result<i32> {
     let manifest = Arc::new(model::resolve_model(&args.model)?);
     similar::require_embedding(&manifest)?;
     let (files, mut failed) = scan_library(&args.paths)?;
-    let analyser = Analyser {
-        manifest: manifest.clone(),
-        mode: args.run.mode(),
-        workers: args.run.workers(),
-        tuning: args.run.tuning(),
-        need: Need::Embedding,
-        cache: open_cache(false),
-    };
+    let analyser = Analyser::new(manifest.clone(), &args.run, Need::Embedding);
     let seed = analyser.seeds(std::slice::from_ref(&args.seed))?;
     let Some(query) = seed.first().and_then(|a| a.embedding.clone()) else {
         bail!("seed {}: the model gave no embedding", shown(&args.seed));
@@ -314,14 +312,7 @@ pub fn run_playlist(args: &PlaylistArgs) -> Result<i32> {
         similar::require_embedding(&manifest)?;
     }
     let (files, mut failed) = scan_library(&args.paths)?;
-    let analyser = Analyser {
-        manifest: manifest.clone(),
-        mode: args.run.mode(),
-        workers: args.run.workers(),
-        tuning: args.run.tuning(),
-        need,
-        cache: open_cache(false),
-    };
+    let analyser = Analyser::new(manifest.clone(), &args.run, need);
     let seeds = analyser.seeds(&args.seeds)?;
     let (results, library_failed) = analyser.run(&files)?;
     failed += library_failed;

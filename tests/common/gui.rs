@@ -21,6 +21,7 @@ pub fn options(folder: &Path, data: &Path) -> AppOptions {
         workers: 1,
         frame_stats: false,
         select: None,
+        also_select: Vec::new(),
         bench: false,
         quit_after: None,
         model_id: None,
