@@ -196,3 +196,43 @@ fn center_mode_hears_jazz_and_short_clips_get_one_patch() {
         }
     }
 }
+
+/// The converter checks the checkpoint it finds in the musicnn package against the sha256 of
+/// musicnn 0.1.0's: a copy with one bit changed (a `musicnn` package found first on the path)
+/// is refused with a clear line, and nothing is written.
+#[test]
+fn the_converter_refuses_a_checkpoint_with_a_wrong_sha256() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = musicnn_python();
+    let real = Command::new(&python).args(["-c", "import musicnn, os; print(os.path.dirname(musicnn.__file__))"]).output().unwrap();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    let real = PathBuf::from(String::from_utf8(real.stdout).unwrap().trim()).join("MSD_musicnn");
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("pkg/musicnn");
+    std::fs::create_dir_all(fake.join("MSD_musicnn")).unwrap();
+    std::fs::write(fake.join("__init__.py"), "").unwrap();
+    for name in [".data-00000-of-00001", ".index"] {
+        let mut bytes = std::fs::read(real.join(name)).unwrap();
+        if name == ".data-00000-of-00001" {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x01;
+        }
+        std::fs::write(fake.join("MSD_musicnn").join(name), bytes).unwrap();
+    }
+    let out_dir = dir.path().join("models");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = Command::new(&python)
+        .arg(root.join("tools/convert_musicnn.py"))
+        .args(["--model", "msd", "--force", "--out"])
+        .arg(&out_dir)
+        .env("PYTHONPATH", dir.path().join("pkg"))
+        .env("TF_CPP_MIN_LOG_LEVEL", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "the converter accepted a changed checkpoint: {stderr}");
+    assert!(!stderr.contains("Traceback"), "a clear refusal, not a crash: {stderr}");
+    let want = format!("{}: sha256 ", fake.join("MSD_musicnn/.data-00000-of-00001").display());
+    assert!(stderr.contains(&want) && stderr.contains("refusing it"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "nothing written");
+}
