@@ -291,6 +291,14 @@ mod tests {
         assert_eq!(names(&sel.grouping), ["Strings", "Violin", "Instrumental"]);
         let instrumental = sel.grouping.iter().find(|g| g.name == "Instrumental").unwrap();
         assert_eq!(instrumental.score, 0.7, "the best of msd instrumental and mtt no vocals");
+
+        // A metal track: MSD says metal, MTT (whose tags here are classical, strings, violin,
+        // rock, no vocals) says rock; the combined result keeps Metal first, the best three
+        // genres by score, nothing classical.
+        let mut s = scores(&[("metal", 0.74), ("heavy metal", 0.52), ("rock", 0.41), ("hard rock", 0.33)]);
+        s.extend([0.01, 0.02, 0.0, 0.55, 0.03]);
+        let sel = Policy::default().select(&e, &s);
+        assert_eq!(names(&sel.genres), ["Metal", "Rock", "Heavy Metal"]);
     }
 
     #[test]
