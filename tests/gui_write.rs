@@ -51,6 +51,16 @@ fn library(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A temp folder with the three tracks in `music/` and an empty `data/`.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
+    fs::create_dir_all(&music).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    let files = library(&music);
+    (dir, music, data, files)
+}
+
 /// Clicks a track's row by its title (the table is drawn after the track panel, whose heading
 /// may show the same title: the last match is the row).
 fn click_row(h: &mut Harness<'static, MelotagApp>, index: usize, modifiers: egui::Modifiers) {
@@ -62,11 +72,7 @@ fn click_row(h: &mut Harness<'static, MelotagApp>, index: usize, modifiers: egui
 
 #[test]
 fn review_write_and_undo_from_the_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
-    fs::create_dir_all(&music).unwrap();
-    fs::create_dir_all(&data).unwrap();
-    let files = library(&music);
+    let (_dir, music, data, files) = setup();
     let before: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
     assert_eq!(genres(&files[0]), ["Romantic Classical"]);
 
@@ -155,11 +161,7 @@ fn review_write_and_undo_from_the_window() {
 #[test]
 fn a_read_only_file_shows_its_error_and_is_untouched() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
-    fs::create_dir_all(&music).unwrap();
-    fs::create_dir_all(&data).unwrap();
-    let files = library(&music);
+    let (_dir, music, data, files) = setup();
     fs::set_permissions(&files[1], fs::Permissions::from_mode(0o444)).unwrap();
     let locked = fs::read(&files[1]).unwrap();
     let original_c = fs::read(&files[2]).unwrap();
@@ -195,11 +197,7 @@ fn a_read_only_file_shows_its_error_and_is_untouched() {
 /// first one shown.
 #[test]
 fn files_a_desktop_passes_are_selected() {
-    let dir = tempfile::tempdir().unwrap();
-    let (music, data) = (dir.path().join("music"), dir.path().join("data"));
-    fs::create_dir_all(&music).unwrap();
-    fs::create_dir_all(&data).unwrap();
-    library(&music);
+    let (_dir, music, data, _) = setup();
     let opts = AppOptions { select: Some("c.flac".into()), also_select: vec!["a.flac".into()], ..options(&music, &data) };
     let mut h = harness(MelotagApp::new(None, opts));
     step_until(&mut h, "the scan", |a| a.track_count() == 3 && !a.is_scanning());

@@ -13,7 +13,7 @@ use super::RunArgs;
 use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
 use super::tag::open_cache;
 use crate::engine::analysis::{Analysis, Control, Event, JobConfig, Mode};
-use crate::engine::cache::{Cache, FileStamp};
+use crate::engine::cache::Cache;
 use crate::engine::library;
 use crate::engine::model::{self, Manifest};
 use crate::engine::pipeline::{self, Need};
@@ -107,10 +107,9 @@ impl Analyser {
     fn run(&self, files: &[PathBuf]) -> Result<(Vec<Option<Analysis>>, usize)> {
         let mut out: Vec<Option<Analysis>> = vec![None; files.len()];
         let mut failed = 0;
-        self.note_other_models(files);
         let progress = progress_bar(files.len());
         let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers, tuning: self.tuning };
-        pipeline::run(config, files, None, self.cache.as_ref(), self.need, &Control::new(), |event| match event {
+        let info = pipeline::run(config, files, None, self.cache.as_ref(), self.need, &Control::new(), |event| match event {
             Event::Started { index } => {
                 if let Some(name) = files[index].file_name() {
                     progress.set_message(shown(Path::new(name)));
@@ -129,35 +128,18 @@ impl Analyser {
             Event::Done { .. } => {}
         })?;
         progress.finish_and_clear();
-        Ok((out, failed))
-    }
-
-    /// Says once when tracks of the library were analysed before with other models only: they
-    /// are analysed again with this one (embeddings of different models are not comparable).
-    fn note_other_models(&self, files: &[PathBuf]) {
-        let Some(cache) = &self.cache else { return };
-        let mut others: std::collections::BTreeMap<String, usize> = Default::default();
-        let mut count = 0;
-        for file in files {
-            let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
-            let Some(stamp) = FileStamp::of(&key) else { continue };
-            let Ok(models) = cache.models_for(&key, stamp) else { return };
-            if !models.is_empty() && !models.contains(&self.manifest.id) {
-                count += 1;
-                for m in models {
-                    *others.entry(m).or_default() += 1;
-                }
-            }
-        }
-        if let Some((most, _)) = others.iter().max_by_key(|(_, n)| **n) {
-            let names = others.keys().cloned().collect::<Vec<_>>().join(", ");
+        // Embeddings of different models are not comparable: said once when that cost an analysis.
+        if let Some((most, _)) = info.other_models.iter().max_by_key(|(_, n)| *n) {
+            let names = info.other_models.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ");
             eprintln!(
-                "note: {count} of {} tracks were analysed before only with {names}; analysing them with {} (tracks are compared \
+                "note: {} of {} tracks were analysed before only with {names}; analysed them with {} (tracks are compared \
                  within one model; --model {most} uses those results)",
+                info.only_other_models,
                 files.len(),
                 self.manifest.id
             );
         }
+        Ok((out, failed))
     }
 
     /// Analyses the seeds; any seed that is missing, not a file or not audio ends the command

@@ -13,7 +13,7 @@ use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
 use crate::engine::analysis::{Control, Event, JobConfig, Mode, StageTimes, TrackResult};
 use crate::engine::cache::Cache;
 use crate::engine::library;
-use crate::engine::model::{self, Manifest, default_batch};
+use crate::engine::model::{self, Manifest};
 use crate::engine::pipeline::{self, Need};
 
 /// Arguments of `melotag tag`.
@@ -192,7 +192,7 @@ pub fn run(args: &TagArgs) -> Result<i32> {
             analysis_wall_s,
             stage_s: totals.into(),
             model_inputs: totals.model_inputs,
-            batch: args.run.tuning().batch.unwrap_or_else(|| manifest.batch.unwrap_or_else(|| default_batch(&manifest.frontend))),
+            batch: args.run.tuning().batch_for(&manifest),
             intra_threads: args.run.tuning().intra_threads.unwrap_or(1),
             model: manifest.id.clone(),
         };

@@ -526,12 +526,16 @@ pub struct Tuning {
 }
 
 impl Tuning {
+    /// Model inputs per ONNX Runtime call for `manifest` with these settings.
+    pub fn batch_for(&self, manifest: &Manifest) -> usize {
+        self.batch.unwrap_or_else(|| manifest.batch_size()).max(1)
+    }
+
     /// Opens a worker's sessions with these settings.
     pub fn tagger(&self, manifest: Arc<Manifest>) -> Result<Tagger, ModelError> {
+        let batch = self.batch_for(&manifest);
         let mut tagger = Tagger::with_spinning(manifest, self.intra_threads.unwrap_or(1), !self.no_spin)?;
-        if let Some(b) = self.batch {
-            tagger.set_batch(b);
-        }
+        tagger.set_batch(batch);
         Ok(tagger)
     }
 }

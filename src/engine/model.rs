@@ -217,6 +217,11 @@ impl Manifest {
         })
     }
 
+    /// Model inputs per ONNX Runtime call: the manifest's `batch`, else [`default_batch`].
+    pub fn batch_size(&self) -> usize {
+        self.batch.unwrap_or_else(|| default_batch(&self.frontend))
+    }
+
     /// Absolute path of the ONNX file (empty for a combined tagger: see [`Self::is_ready`]).
     pub fn onnx_path(&self) -> PathBuf {
         self.dir.join(&self.onnx)
@@ -395,7 +400,7 @@ pub struct Tagger {
 const MAX_BATCH: usize = 16;
 /// And at most this many input values per call: activations grow with the batch (musicnn's
 /// first layer keeps ~9 MB per 3 s patch, the CRNN's ~35 MB per 29 s window), so whole-track
-/// analysis stays within a few hundred MB: 16 musicnn patches, 2 Choi windows.
+/// analysis stays within a few hundred MB: 4 musicnn patches, 1 Choi window.
 const MAX_BATCH_VALUES: usize = 75_000;
 
 /// Model inputs per ONNX Runtime call for a front end, unless a manifest or the caller says.
@@ -432,7 +437,7 @@ impl Tagger {
                 .commit_from_file(&onnx)?;
             sessions.push((session, m));
         }
-        let batch = manifest.batch.unwrap_or_else(|| default_batch(&manifest.frontend));
+        let batch = manifest.batch_size();
         Ok(Tagger { sessions, manifest, batch })
     }
 

@@ -11,7 +11,7 @@ use crate::engine::cache::{Cache, FileStamp, worth_caching};
 use crate::engine::model::ModelError;
 
 /// What a run did besides its events.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunInfo {
     /// Time spent opening the runtime and sessions (zero when everything was cached).
     pub startup: Duration,
@@ -19,6 +19,10 @@ pub struct RunInfo {
     pub cached: usize,
     /// Cache reads or writes that failed (the analysis went on without them).
     pub cache_errors: usize,
+    /// Files analysed although the cache held results of other models only (for them).
+    pub only_other_models: usize,
+    /// Those other models (ids, sorted), each with how many of these files it holds.
+    pub other_models: Vec<(String, usize)>,
 }
 
 /// What the cache must hold for a row to count as a hit.
@@ -80,9 +84,25 @@ pub fn run(
         };
         match hit {
             Some(outcome) if usable => hits.push((index, outcome)),
-            _ => to_run.push(index),
+            _ => {
+                if let (Some(c), Some(stamp)) = (cache, stamps[index])
+                    && let Ok(models) = c.models_for(&keys[index], stamp)
+                    && !models.is_empty()
+                    && !models.contains(&manifest.id)
+                {
+                    info.only_other_models += 1;
+                    for m in models {
+                        match info.other_models.iter_mut().find(|(id, _)| *id == m) {
+                            Some((_, n)) => *n += 1,
+                            None => info.other_models.push((m, 1)),
+                        }
+                    }
+                }
+                to_run.push(index);
+            }
         }
     }
+    info.other_models.sort();
     info.cached = hits.len();
     let report_hits = |hits: Vec<(usize, crate::engine::cache::Hit)>, on_event: &mut dyn FnMut(Event)| {
         for (index, outcome) in hits {

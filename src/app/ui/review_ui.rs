@@ -118,7 +118,7 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
             let changing = r.changing();
             let writing = r.writing();
             // A column for grouping and scores changes, when the categories or settings make any.
-            let other = changing.iter().any(|&i| !other_changes(&r.plans[i]).is_empty());
+            let other = changing.iter().any(|&i| r.plans[i].changes().iter().any(|c| !matches!(c.role, Role::Genre | Role::Mood)));
             ui.push_id("changing", |ui| {
                 let height = (ui.available_height() - 160.0).max(120.0);
                 TableBuilder::new(ui)
