@@ -1,6 +1,6 @@
-//! How workers run a model (inputs per ONNX Runtime call, intra-op threads, workers) changes
-//! speed only: whole-track scores and per-window scores agree across the layouts `make bench`
-//! chooses between, on real music, for musicnn and the CRNN.
+//! How workers run a model (inputs per ONNX Runtime call, intra-op threads, workers, ONNX
+//! Runtime's arena) changes speed only: whole-track scores and per-window scores agree across
+//! the layouts `make bench` chooses between, on real music, for musicnn and the CRNN.
 
 mod common;
 
@@ -59,6 +59,7 @@ fn scores_do_not_depend_on_batch_size_threads_or_workers() {
             &["--threads", "2", "--batch", "4"],
             &["--threads", "2", "--batch", "16"],
             &["--threads", "1", "--intra-threads", "2", "--batch", "8"],
+            &["--threads", "2", "--no-arena", "--no-spin"],
         ] {
             let other = scores(model, &files, layout, dir.path());
             for ((s, w), (rs, rw)) in other.iter().zip(&reference) {

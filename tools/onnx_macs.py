@@ -2,8 +2,10 @@
 """Counts the multiply-accumulates of one model input (one window or patch) from an ONNX graph:
 Conv (output elements x input channels per group x kernel size), MatMul and Gemm (output
 elements x inner dimension). Everything else (batch norm, activations, pooling, adds) is
-memory-bound and left out, as is usual for MAC counts. The batch dimension is fixed to 1 and
-the shapes come from ONNX shape inference.
+memory-bound and left out, as is usual for MAC counts. Conv filters whose weights are all zero
+are padding (tools/convert_musicnn.py pads channels to ONNX Runtime's block size) and are not
+counted: the count is the model's own arithmetic, whatever the graph's layout. The batch
+dimension is fixed to 1 and the shapes come from ONNX shape inference.
 
 Usage: onnx_macs.py MODEL.onnx [...]   prints one JSON object {model file name: MACs}."""
 import json
@@ -12,6 +14,7 @@ import sys
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 from onnx import shape_inference
 
 
@@ -23,6 +26,7 @@ def count_macs(path):
     model = onnx.load(path)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
+    weights = {t.name: t for t in graph.initializer}
     for inp in graph.input:
         if inp.name in initializers:
             continue
@@ -47,7 +51,11 @@ def count_macs(path):
         if node.op_type == "Conv":
             out = shape(node.output[0])
             w = shape(node.input[1])  # [Cout, Cin/group, k...]
-            macs += int(np.prod(out)) * int(np.prod(w[1:]))
+            filters = w[0]
+            if node.input[1] in weights:
+                values = onnx.numpy_helper.to_array(weights[node.input[1]]).reshape(w[0], -1)
+                filters = int(np.count_nonzero(np.any(values != 0, axis=1)))
+            macs += int(np.prod(out)) // w[0] * filters * int(np.prod(w[1:]))
         elif node.op_type == "MatMul":
             a = shape(node.input[0])
             out = shape(node.output[0])

@@ -4,6 +4,9 @@
 # folder of real-length mp3s as $1; SWEEP_TRACKS of them, default 8) for musicnn and the CRNN,
 # with each layout in turn, in one run; then the table of tracks/s and % of the GEMM limit
 # (tools/bench_report.py). The scores are the same whatever the layout (tests/tuning.rs).
+# BEFORE_MODELS=DIR adds runs on the models in DIR (a models folder as an earlier converter
+# wrote it, manifests included), with and without ONNX Runtime's arena: the "before" rows of
+# README's table of changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,5 +37,10 @@ for model in musicnn crnn; do
   run "$model-1w-2t-batch1" $model --threads 1 --intra-threads 2 --batch 1
   run "$model-2w-2t-nospin-batch1" $model --threads 2 --intra-threads 2 --batch 1 --no-spin
   run "$model-1w-1t-batch1" $model --threads 1 --batch 1
+  run "$model-2w-no-arena" $model --threads 2 --no-arena
+  if [[ -n ${BEFORE_MODELS:-} ]]; then
+    MELOTAG_MODELS_DIR=$BEFORE_MODELS run "$model-before-2w-no-arena" $model --threads 2 --no-arena
+    MELOTAG_MODELS_DIR=$BEFORE_MODELS run "$model-before-2w" $model --threads 2
+  fi
 done
 $py tools/bench_report.py $out --limit-only | tee $out/report.md

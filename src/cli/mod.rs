@@ -181,6 +181,9 @@ pub struct RunArgs {
     /// Idle ONNX Runtime threads sleep instead of spinning (measurements).
     #[arg(long, hide = true)]
     pub no_spin: bool,
+    /// ONNX Runtime's memory arena off (measurements).
+    #[arg(long, hide = true)]
+    pub no_arena: bool,
 }
 
 impl RunArgs {
@@ -200,6 +203,7 @@ impl RunArgs {
             batch: self.batch.map(usize::from),
             intra_threads: self.intra_threads.map(usize::from),
             no_spin: self.no_spin,
+            no_arena: self.no_arena,
         }
     }
 }

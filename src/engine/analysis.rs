@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::audio::{self, AudioError, LoadedAudio};
 use crate::engine::features::{MelFrontend, Windowing};
-use crate::engine::model::{Manifest, ModelError, Tagger};
+use crate::engine::model::{Manifest, ModelError, SessionSettings, Tagger};
 
 /// Which part of a track is analysed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -523,6 +523,8 @@ pub struct Tuning {
     pub intra_threads: Option<usize>,
     /// Idle intra-op threads sleep instead of spinning.
     pub no_spin: bool,
+    /// ONNX Runtime's memory arena off (measurements: what the arena gains).
+    pub no_arena: bool,
 }
 
 impl Tuning {
@@ -534,7 +536,8 @@ impl Tuning {
     /// Opens a worker's sessions with these settings.
     pub fn tagger(&self, manifest: Arc<Manifest>) -> Result<Tagger, ModelError> {
         let batch = self.batch_for(&manifest);
-        let mut tagger = Tagger::with_spinning(manifest, self.intra_threads.unwrap_or(1), !self.no_spin)?;
+        let settings = SessionSettings { intra_threads: self.intra_threads.unwrap_or(1), spin: !self.no_spin, arena: !self.no_arena };
+        let mut tagger = Tagger::with_settings(manifest, settings)?;
         tagger.set_batch(batch);
         Ok(tagger)
     }

@@ -408,16 +408,35 @@ pub fn default_batch(params: &crate::engine::features::FrontendParams) -> usize 
     (MAX_BATCH_VALUES / (params.n_mels * params.frames_per_window).max(1)).clamp(1, MAX_BATCH)
 }
 
+/// How a session runs; none of it changes the scores (`tests/tuning.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// ONNX Runtime intra-op threads (one worker per core uses 1).
+    pub intra_threads: usize,
+    /// Idle intra-op threads spin (ONNX Runtime's default) instead of sleeping at once.
+    pub spin: bool,
+    /// ONNX Runtime's memory arena. On by default: every call has the same shapes (the batch
+    /// is fixed per session), so the arena hands the same blocks back each call. Without it,
+    /// each call maps its large activations afresh from the kernel and faults their pages in
+    /// (CRNN 35 MB, musicnn 9 MB), which cost about a quarter of the inference time.
+    pub arena: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings { intra_threads: 1, spin: true, arena: true }
+    }
+}
+
 impl Tagger {
     /// Opens a session on the manifest's ONNX file (each part's, when combined) with
     /// `intra_threads` intra-op threads.
     pub fn new(manifest: Arc<Manifest>, intra_threads: usize) -> Result<Tagger, ModelError> {
-        Tagger::with_spinning(manifest, intra_threads, true)
+        Tagger::with_settings(manifest, SessionSettings { intra_threads, ..SessionSettings::default() })
     }
 
-    /// [`Tagger::new`]; `spin = false` lets idle intra-op threads sleep at once instead of
-    /// spinning (ONNX Runtime's default is to spin), for layouts with more threads than cores.
-    pub fn with_spinning(manifest: Arc<Manifest>, intra_threads: usize, spin: bool) -> Result<Tagger, ModelError> {
+    /// [`Tagger::new`] with every session setting given.
+    pub fn with_settings(manifest: Arc<Manifest>, settings: SessionSettings) -> Result<Tagger, ModelError> {
         let models: Vec<Arc<Manifest>> = if manifest.parts.is_empty() { vec![manifest.clone()] } else { manifest.parts.clone() };
         let mut sessions = Vec::new();
         for m in models {
@@ -426,14 +445,12 @@ impl Tagger {
                 return Err(ModelError::OnnxMissing(onnx));
             }
             let environment = runtime()?;
-            // No arena: ONNX Runtime's arena keeps the largest activations of every batch shape
-            // it has seen (hundreds of MB over a long track); plain allocations are returned.
             let session = Session::builder(environment)?
-                .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])?
+                .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(settings.arena).build()])?
                 .with_optimization_level(GraphOptimizationLevel::Level3)?
-                .with_intra_threads(intra_threads.max(1))?
+                .with_intra_threads(settings.intra_threads.max(1))?
                 .with_inter_threads(1)?
-                .with_intra_op_spinning(spin)?
+                .with_intra_op_spinning(settings.spin)?
                 .commit_from_file(&onnx)?;
             sessions.push((session, m));
         }
