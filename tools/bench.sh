@@ -57,6 +57,10 @@ for model in musicnn crnn; do
       --stats $out/limit-$model-$mode.json
   done
 done
+# The GEMM peak again after the runs: this shared machine's speed drifts, and the report takes
+# the higher of the two, so a slow moment while measuring the limit cannot flatter the ratios.
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $py tools/gemm_peak.py >$out/gemm-after.json
+cat $out/gemm-after.json
 
 $py tools/bench_report.py $out
 

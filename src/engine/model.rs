@@ -418,7 +418,8 @@ pub struct SessionSettings {
     /// ONNX Runtime's memory arena. On by default: every call has the same shapes (the batch
     /// is fixed per session), so the arena hands the same blocks back each call. Without it,
     /// each call maps its large activations afresh from the kernel and faults their pages in
-    /// (CRNN 35 MB, musicnn 9 MB), which cost about a quarter of the inference time.
+    /// (CRNN 35 MB, musicnn 9 MB): the CRNN's inference took 50 % longer (README, "Inference
+    /// speed").
     pub arena: bool,
 }
 
