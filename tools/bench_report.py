@@ -19,8 +19,8 @@ ONNX_OF = {"musicnn_msd": "musicnn_msd.onnx", "choi2016_crnn": "choi2016_crnn.on
 
 def limit_lines(d):
     """melotag's achieved GFLOP/s per core against the one-thread GEMM peak, per model and mode."""
-    # The higher of the GEMM peaks measured before and after the runs (gemm*.json).
-    peaks = [load(d, f)["gemm_gflops"] for f in sorted(os.listdir(d)) if f.startswith("gemm") and f.endswith(".json")]
+    # The higher of the GEMM peaks measured before and after the runs.
+    peaks = [load(d, f)["gemm_gflops"] for f in ("gemm.json", "gemm-after.json") if os.path.exists(os.path.join(d, f))]
     gemm = max(peaks)
     macs = load(d, "macs.json")
     out = [

@@ -376,7 +376,8 @@ def main():
     check_manifest(REPO / "models" / f"{spec['id']}.toml", labels, EMBEDDING_SIZE)
     model = to_onnx(spec, frozen, [TAGS_OUTPUT, EMBEDDING_OUTPUT])
     n_init = sum(math.prod(t.dims) for t in model.graph.initializer)
-    print(f"ONNX initializers: {n_init:,} values after tf2onnx's constant folding")
+    print(f"ONNX initializers: {n_init:,} values after tf2onnx's constant folding and "
+          "pool_first (its zero filters included)")
     tags_only = to_onnx(spec, frozen_tags, [TAGS_OUTPUT])
     plain = to_onnx(spec, frozen, [TAGS_OUTPUT, EMBEDDING_OUTPUT], pooled_first=False)
     save_checked(model, out, lambda tmp: self_check(tmp, tags_only, plain, x, tf_out))

@@ -8,6 +8,13 @@
 # wrote it, manifests included), with and without ONNX Runtime's arena: the "before" rows of
 # README's table of changes.
 set -euo pipefail
+if [[ -n ${BEFORE_MODELS:-} ]]; then
+  # Resolved before the cd below; a wrong folder would silently fall back to models/.
+  BEFORE_MODELS=$(realpath "$BEFORE_MODELS")
+  for m in musicnn_msd choi2016_crnn; do
+    [[ -f $BEFORE_MODELS/$m.toml && -f $BEFORE_MODELS/$m.onnx ]] || { echo "error: $BEFORE_MODELS has no $m.toml and $m.onnx" >&2; exit 1; }
+  done
+fi
 cd "$(dirname "$0")/.."
 
 tracks=${1:-bench-out/tracks}
@@ -29,14 +36,15 @@ run() { # label model args...
   local label=$1 model=$2
   shift 2
   echo "== $label: melotag tag --model $model --mode full $*"
+  local runs=()
   for r in $(seq 1 "${SWEEP_REPEATS:-3}"); do
-    $bin tag --model "$model" --mode full "${files[@]}" --no-cache --json /dev/null --stats "$out/run-$label-$r.json" "$@"
+    runs+=("$out/run-$label-$r.json")
+    $bin tag --model "$model" --mode full "${files[@]}" --no-cache --json /dev/null --stats "${runs[-1]}" "$@"
   done
-  $py - "$out" "$label" <<'PY'
-import json, shutil, sys, glob
-out, label = sys.argv[1], sys.argv[2]
-runs = sorted(glob.glob(f"{out}/run-{label}-*.json"), key=lambda f: json.load(open(f))["analysis_wall_s"])
-shutil.copy(runs[0], f"{out}/limit-{label}.json")
+  $py - "$out/limit-$label.json" "${runs[@]}" <<'PY'
+import json, shutil, sys
+fastest = min(sys.argv[2:], key=lambda f: json.load(open(f))["analysis_wall_s"])
+shutil.copy(fastest, sys.argv[1])
 PY
 }
 for model in musicnn crnn; do

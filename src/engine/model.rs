@@ -408,15 +408,17 @@ pub fn default_batch(params: &crate::engine::features::FrontendParams) -> usize 
     (MAX_BATCH_VALUES / (params.n_mels * params.frames_per_window).max(1)).clamp(1, MAX_BATCH)
 }
 
-/// How a session runs; none of it changes the scores (`tests/tuning.rs`).
+/// How a session runs; none of it changes the scores beyond rounding (within 1e-6,
+/// `tests/tuning.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
     /// ONNX Runtime intra-op threads (one worker per core uses 1).
     pub intra_threads: usize,
     /// Idle intra-op threads spin (ONNX Runtime's default) instead of sleeping at once.
     pub spin: bool,
-    /// ONNX Runtime's memory arena. On by default: every call has the same shapes (the batch
-    /// is fixed per session), so the arena hands the same blocks back each call. Without it,
+    /// ONNX Runtime's memory arena. On by default: a call holds at most the session's batch
+    /// (always one input for the shipped models), so the arena hands the same blocks back
+    /// each call. Without it,
     /// each call maps its large activations afresh from the kernel and faults their pages in
     /// (CRNN 35 MB, musicnn 9 MB): the CRNN's inference took 50 % longer (README, "Inference
     /// speed").
