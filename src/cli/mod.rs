@@ -201,9 +201,11 @@ impl RunArgs {
     pub fn tuning(&self) -> crate::engine::analysis::Tuning {
         crate::engine::analysis::Tuning {
             batch: self.batch.map(usize::from),
-            intra_threads: self.intra_threads.map(usize::from),
-            no_spin: self.no_spin,
-            no_arena: self.no_arena,
+            session: crate::engine::model::SessionSettings {
+                intra_threads: self.intra_threads.map_or(1, usize::from),
+                spin: !self.no_spin,
+                arena: !self.no_arena,
+            },
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::RunArgs;
 use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
 use super::tag::open_cache;
-use crate::engine::analysis::{Analysis, Control, Event, JobConfig, Mode};
+use crate::engine::analysis::{Analysis, Control, Event, JobConfig};
 use crate::engine::cache::Cache;
 use crate::engine::library;
 use crate::engine::model::{self, Manifest};
@@ -88,10 +88,7 @@ struct JsonNeighbour<'a> {
 
 /// How the tracks are analysed: model, mode, workers, cache.
 struct Analyser {
-    manifest: Arc<Manifest>,
-    mode: Mode,
-    workers: usize,
-    tuning: crate::engine::analysis::Tuning,
+    config: JobConfig,
     need: Need,
     cache: Option<Cache>,
 }
@@ -99,7 +96,8 @@ struct Analyser {
 impl Analyser {
     /// Analyses with `manifest` as the run options say, through the analysis cache.
     fn new(manifest: Arc<Manifest>, run: &RunArgs, need: Need) -> Analyser {
-        Analyser { manifest, mode: run.mode(), workers: run.workers(), tuning: run.tuning(), need, cache: open_cache(false) }
+        let config = JobConfig { manifest, mode: run.mode(), workers: run.workers(), tuning: run.tuning() };
+        Analyser { config, need, cache: open_cache(false) }
     }
 
     /// Analyses `files` (cached results first), printing a progress bar and one error line per
@@ -108,7 +106,7 @@ impl Analyser {
         let mut out: Vec<Option<Analysis>> = vec![None; files.len()];
         let mut failed = 0;
         let progress = progress_bar(files.len());
-        let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers, tuning: self.tuning };
+        let config = self.config.clone();
         let info = pipeline::run(config, files, None, self.cache.as_ref(), self.need, &Control::new(), |event| match event {
             Event::Started { index } => {
                 if let Some(name) = files[index].file_name() {
@@ -136,7 +134,7 @@ impl Analyser {
                  within one model; --model {most} uses those results)",
                 info.only_other_models,
                 files.len(),
-                self.manifest.id
+                self.config.manifest.id
             );
         }
         Ok((out, failed))
@@ -158,7 +156,7 @@ impl Analyser {
         }
         let mut out: Vec<Option<Analysis>> = vec![None; seeds.len()];
         let mut error = None;
-        let config = JobConfig { manifest: self.manifest.clone(), mode: self.mode, workers: self.workers, tuning: self.tuning };
+        let config = self.config.clone();
         pipeline::run(config, seeds, None, self.cache.as_ref(), self.need, &Control::new(), |event| {
             if let Event::Finished { index, result } = event {
                 match result.outcome {

@@ -145,7 +145,8 @@ pub fn run(args: &TagArgs) -> Result<i32> {
     let analysis_start = Instant::now();
     let mut results: Vec<Option<TrackResult>> = vec![None; files.len()];
     let mut totals = StageTimes::default();
-    let config = JobConfig { manifest: manifest.clone(), mode, workers, tuning: args.run.tuning() };
+    let tuning = args.run.tuning();
+    let config = JobConfig { manifest: manifest.clone(), mode, workers, tuning };
     let cache = open_cache(args.no_cache);
     let info = pipeline::run(config, &files, None, cache.as_ref(), Need::Scores, &Control::new(), |event| match event {
         Event::Started { index } => {
@@ -192,8 +193,8 @@ pub fn run(args: &TagArgs) -> Result<i32> {
             analysis_wall_s,
             stage_s: totals.into(),
             model_inputs: totals.model_inputs,
-            batch: args.run.tuning().batch_for(&manifest),
-            intra_threads: args.run.tuning().intra_threads.unwrap_or(1),
+            batch: tuning.batch_for(&manifest),
+            intra_threads: tuning.session.intra_threads,
             model: manifest.id.clone(),
         };
         std::fs::write(path, serde_json::to_vec_pretty(&stats)?).context("writing stats")?;

@@ -519,12 +519,8 @@ pub struct Tuning {
     /// Model inputs per ONNX Runtime call (default: the manifest's `batch`, else
     /// [`crate::engine::model::default_batch`]).
     pub batch: Option<usize>,
-    /// ONNX Runtime intra-op threads per worker (default 1: one worker per core).
-    pub intra_threads: Option<usize>,
-    /// Idle intra-op threads sleep instead of spinning.
-    pub no_spin: bool,
-    /// ONNX Runtime's memory arena off (measurements: what the arena gains).
-    pub no_arena: bool,
+    /// How each worker's sessions run (default: one intra-op thread, spinning, arena on).
+    pub session: SessionSettings,
 }
 
 impl Tuning {
@@ -536,8 +532,7 @@ impl Tuning {
     /// Opens a worker's sessions with these settings.
     pub fn tagger(&self, manifest: Arc<Manifest>) -> Result<Tagger, ModelError> {
         let batch = self.batch_for(&manifest);
-        let settings = SessionSettings { intra_threads: self.intra_threads.unwrap_or(1), spin: !self.no_spin, arena: !self.no_arena };
-        let mut tagger = Tagger::with_settings(manifest, settings)?;
+        let mut tagger = Tagger::with_settings(manifest, self.session)?;
         tagger.set_batch(batch);
         Ok(tagger)
     }

@@ -417,11 +417,10 @@ pub struct SessionSettings {
     /// Idle intra-op threads spin (ONNX Runtime's default) instead of sleeping at once.
     pub spin: bool,
     /// ONNX Runtime's memory arena. On by default: a call holds at most the session's batch
-    /// (always one input for the shipped models), so the arena hands the same blocks back
-    /// each call. Without it,
-    /// each call maps its large activations afresh from the kernel and faults their pages in
-    /// (CRNN 35 MB, musicnn 9 MB): the CRNN's inference took 50 % longer (README, "Inference
-    /// speed").
+    /// (always one input for the shipped models), so the arena hands the same blocks back each
+    /// call. Without it, each call maps its large activations afresh from the kernel and faults
+    /// their pages in (CRNN 35 MB, musicnn 9 MB): the CRNN's inference took 50 % longer
+    /// (README, "Inference speed").
     pub arena: bool,
 }
 
