@@ -209,3 +209,40 @@ fn files_a_desktop_passes_are_selected() {
     assert_eq!(selected, ["a.flac", "c.flac"]);
     assert_eq!(app.selected.map(name).as_deref(), Some("c.flac"), "the first file passed is shown");
 }
+
+/// Another folder opened (or dropped) while a write runs waits for the write, whose review
+/// refers to this folder's tracks, then opens; every checked file is written.
+#[test]
+fn a_folder_opened_during_a_write_opens_after_it() {
+    let (dir, music, data, files) = setup();
+    // Enough files that the write is still running on the frame after its click.
+    let mut untagged = vec![files[1].clone(), files[2].clone()];
+    for k in 0..30 {
+        let p = music.join(format!("d{k:02}.flac"));
+        fs::copy(&files[1], &p).unwrap();
+        untagged.push(p);
+    }
+    let other = dir.path().join("other");
+    fs::create_dir_all(&other).unwrap();
+    fs::copy(&files[2], other.join("e.flac")).unwrap();
+
+    let mut h = harness(MelotagApp::new(None, options(&music, &data)));
+    step_until(&mut h, "the scan", |a| a.track_count() == 33 && !a.is_scanning());
+    click_row(&mut h, 0, egui::Modifiers::NONE);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_ok();
+    h.get_by_label("Write tags…").click();
+    h.run_ok();
+    step_until(&mut h, "the plans", |a| a.write.review.as_ref().is_some_and(|r| r.state == ReviewState::Ready && r.planned()));
+    h.get_by_label("Write 32 file(s)").click();
+    h.step();
+    assert!(h.state().write.review.as_ref().is_some_and(|r| r.writing()), "the write runs");
+    h.state_mut().open_folder(other.clone());
+    assert_eq!(h.state().track_count(), 33, "the folder waits for the write");
+    assert!(h.state().message.as_deref().is_some_and(|m| m.ends_with("opens when the write ends.")));
+    step_until(&mut h, "the write, then the other folder", |a| a.track_count() == 1 && !a.is_scanning());
+    assert_eq!(h.state().tracks[0].path, other.join("e.flac"));
+    for f in &untagged {
+        assert!(!genres(f).is_empty(), "{} was written", f.display());
+    }
+}

@@ -703,11 +703,19 @@ impl MelotagApp {
 
     /// Opens a folder: clears the table and starts a background scan.
     pub fn open_folder(&mut self, folder: PathBuf) {
+        // A running write's review refers to this folder's tracks: the folder opens after it.
+        if self.write.review.as_ref().is_some_and(write::Review::writing) {
+            self.message = Some(format!("{} opens when the write ends.", folder.display()));
+            self.pending_open = Some(folder);
+            return;
+        }
         for job in &mut self.jobs {
             if job.finished.is_none() {
                 job.cancel();
             }
         }
+        // Messages were about the folder being left.
+        self.message = None;
         self.playback.stop();
         self.now_playing = None;
         self.similar = similar::SimilarUi::default();
@@ -720,9 +728,7 @@ impl MelotagApp {
         self.selected = None;
         self.selection.clear();
         self.anchor = None;
-        if !self.write.review.as_ref().is_some_and(write::Review::writing) {
-            self.write.review = None;
-        }
+        self.write.review = None;
         self.track_view = None;
         self.view_dirty = true;
         let scan = self.next_id();
@@ -833,8 +839,8 @@ impl MelotagApp {
             })
             .map(|t| (t.path.clone(), t.stamp))
             .collect();
-        self.jobs.retain(|j| j.kind != JobKind::Batch);
         if files.is_empty() {
+            self.jobs.retain(|j| j.kind != JobKind::Batch);
             self.message = Some("Every track is already tagged with this model and mode.".into());
             return;
         }
@@ -846,6 +852,13 @@ impl MelotagApp {
             self.message = Some(format!("No model installed: {}.", crate::engine::paths::setup_hint()));
             return;
         };
+        // One batch at a time: the bar, Close and Cancel act on the only one there is.
+        if kind == JobKind::Batch {
+            for job in self.jobs.iter_mut().filter(|j| j.kind == JobKind::Batch && j.finished.is_none()) {
+                job.cancel();
+            }
+            self.jobs.retain(|j| j.kind != JobKind::Batch);
+        }
         for (path, _) in &files {
             if let Some(&i) = self.by_path.get(path) {
                 self.tracks[i].status = Status::Queued;
@@ -1238,7 +1251,9 @@ impl MelotagApp {
             self.bg = Some(Bg { tx: self.tx.clone(), ctx: ctx.clone() });
             self.load_config();
         }
-        if let Some(folder) = self.pending_open.take() {
+        if !self.write.review.as_ref().is_some_and(write::Review::writing)
+            && let Some(folder) = self.pending_open.take()
+        {
             self.open_folder(folder);
         }
         // A folder (or a file: its folder) dropped on the window.
@@ -1541,18 +1556,26 @@ fn spawn_job(
         let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
         let stamps: Vec<Option<FileStamp>> = files.iter().map(|f| f.1).collect();
         bg.send(BgMsg::Job { id, msg: JobMsg::Running });
-        let run = pipeline::run(config, &paths, Some(&stamps), cache.as_ref(), need, &control, |event| {
-            let msg = match event {
-                Event::Started { index } => JobMsg::Started(paths[index].clone()),
-                Event::Finished { result, .. } => JobMsg::Finished(result),
-                Event::Done { cancelled } => JobMsg::Done { cancelled },
-            };
-            if !bg.send(BgMsg::Job { id, msg }) {
-                control.cancel();
-            }
-        });
-        if let Err(e) = run {
-            bg.send(BgMsg::Job { id, msg: JobMsg::Failed(e.to_string()) });
+        // A panic here (outside the workers' per-file guard) still ends the job in the window.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pipeline::run(config, &paths, Some(&stamps), cache.as_ref(), need, &control, |event| {
+                let msg = match event {
+                    Event::Started { index } => JobMsg::Started(paths[index].clone()),
+                    Event::Finished { result, .. } => JobMsg::Finished(result),
+                    Event::Done { cancelled } => JobMsg::Done { cancelled },
+                };
+                if !bg.send(BgMsg::Job { id, msg }) {
+                    control.cancel();
+                }
+            })
+        }));
+        let failure = match run {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("internal error: the analysis stopped".to_string()),
+        };
+        if let Some(e) = failure {
+            bg.send(BgMsg::Job { id, msg: JobMsg::Failed(e) });
         }
     });
     if let Err(e) = spawned {

@@ -203,71 +203,72 @@ impl Progress {
 /// the decoded audio for playback. `duration_hint` (from the tags) sizes the image when the
 /// container does not say how long the track is.
 pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, duration_hint: Option<f64>, bg: Bg) {
-    std::thread::Builder::new()
-        .name("melotag-spectrogram".into())
-        .spawn(move || {
-            let mut p = Progress {
-                id,
-                bg,
-                frontend: MelFrontend::new(&display_params(&params)),
-                rate: params.sample_rate_hz,
-                hop: params.hop_samples,
-                half: params.n_fft / 2,
-                n_mels: params.n_mels,
-                source: Vec::new(),
-                source_rate: 0,
-                resampled_upto: 0,
-                model: Vec::new(),
-                layout: None,
-                next_column: 0,
-                alive: true,
-            };
-            let decoded = audio::decode_progressive(&path, |info, block| {
-                p.source.extend_from_slice(block);
-                let Some(source_rate) = info.rate_hz else { return p.alive };
-                p.source_rate = source_rate;
-                if p.layout.is_none() {
-                    let estimate = info.frames.map(|f| f as f64 / source_rate as f64).or(duration_hint);
-                    if let Some(seconds) = estimate.filter(|s| *s > 0.0) {
-                        let frames = 1 + (seconds * p.rate as f64) as usize / p.hop;
-                        p.start(Layout::new(frames), seconds);
-                    }
-                }
-                let step = (STEP_S * source_rate as f64) as usize;
-                let ctx = (CONTEXT_S * source_rate as f64) as usize;
-                if p.source.len() >= p.resampled_upto + step + ctx {
-                    let end = p.source.len() - ctx;
-                    p.resample_to(end);
-                    p.emit(false);
-                }
-                p.alive
-            });
-            let (source_rate, _) = match decoded {
-                Ok(x) => x,
-                Err(e) => {
-                    p.send(SpecMsg::Error(e.to_string()));
-                    return;
-                }
-            };
+    let bg_on_failure = bg.clone();
+    let spawned = std::thread::Builder::new().name("melotag-spectrogram".into()).spawn(move || {
+        let mut p = Progress {
+            id,
+            bg,
+            frontend: MelFrontend::new(&display_params(&params)),
+            rate: params.sample_rate_hz,
+            hop: params.hop_samples,
+            half: params.n_fft / 2,
+            n_mels: params.n_mels,
+            source: Vec::new(),
+            source_rate: 0,
+            resampled_upto: 0,
+            model: Vec::new(),
+            layout: None,
+            next_column: 0,
+            alive: true,
+        };
+        let decoded = audio::decode_progressive(&path, |info, block| {
+            p.source.extend_from_slice(block);
+            let Some(source_rate) = info.rate_hz else { return p.alive };
             p.source_rate = source_rate;
-            let end = p.source.len();
-            p.resample_to(end);
-            // The real length: keep the layout if the estimate was close, else start over.
-            let duration_s = p.model.len() as f64 / p.rate as f64;
-            let actual = Layout::new(p.frontend.frames_for(p.model.len()));
-            match p.layout {
-                Some(l) if (l.frames as f64 - actual.frames as f64).abs() <= 0.01 * actual.frames as f64 => {}
-                _ => p.start(actual, duration_s),
+            if p.layout.is_none() {
+                let estimate = info.frames.map(|f| f as f64 / source_rate as f64).or(duration_hint);
+                if let Some(seconds) = estimate.filter(|s| *s > 0.0) {
+                    let frames = 1 + (seconds * p.rate as f64) as usize / p.hop;
+                    p.start(Layout::new(frames), seconds);
+                }
             }
-            p.emit(true);
-            p.send(SpecMsg::Done { duration_s });
-            if playback && p.alive {
-                // The file's own rate, one channel.
-                let samples = std::mem::take(&mut p.source);
-                p.send(SpecMsg::Playback { samples, rate: source_rate });
+            let step = (STEP_S * source_rate as f64) as usize;
+            let ctx = (CONTEXT_S * source_rate as f64) as usize;
+            if p.source.len() >= p.resampled_upto + step + ctx {
+                let end = p.source.len() - ctx;
+                p.resample_to(end);
+                p.emit(false);
             }
-        })
-        .expect("spawning the spectrogram thread");
+            p.alive
+        });
+        let (source_rate, _) = match decoded {
+            Ok(x) => x,
+            Err(e) => {
+                p.send(SpecMsg::Error(e.to_string()));
+                return;
+            }
+        };
+        p.source_rate = source_rate;
+        let end = p.source.len();
+        p.resample_to(end);
+        // The real length: keep the layout if the estimate was close, else start over.
+        let duration_s = p.model.len() as f64 / p.rate as f64;
+        let actual = Layout::new(p.frontend.frames_for(p.model.len()));
+        match p.layout {
+            Some(l) if (l.frames as f64 - actual.frames as f64).abs() <= 0.01 * actual.frames as f64 => {}
+            _ => p.start(actual, duration_s),
+        }
+        p.emit(true);
+        p.send(SpecMsg::Done { duration_s });
+        if playback && p.alive {
+            // The file's own rate, one channel.
+            let samples = std::mem::take(&mut p.source);
+            p.send(SpecMsg::Playback { samples, rate: source_rate });
+        }
+    });
+    if let Err(e) = spawned {
+        bg_on_failure.send(BgMsg::Spec { id, msg: SpecMsg::Error(format!("cannot start the decoding thread: {e}")) });
+    }
 }
 
 /// The spectrogram as received so far, and its texture.

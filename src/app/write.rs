@@ -359,6 +359,8 @@ impl MelotagApp {
         }
         self.write.undo_running = true;
         let (bg, cache_path) = (self.bg(), self.options.cache_path.clone());
+        // The journal records canonical paths; they are matched to the table's off this thread.
+        let listed: Vec<PathBuf> = self.tracks.iter().map(|t| t.path.clone()).collect();
         spawn("melotag-undo", move || {
             let mut paths = Vec::new();
             let summary = (|| -> Result<String, String> {
@@ -380,7 +382,7 @@ impl MelotagApp {
                     UndoEvent::Failed { index, error } => failed.push(format!("{}: {error}", items[index].record.path.display())),
                 })
                 .map_err(|e| e.to_string())?;
-                paths = items.iter().map(|i| i.record.path.clone()).collect();
+                paths = as_listed(items.iter().map(|i| i.record.path.clone()).collect(), listed);
                 let mut s = format!("Undone: {} file(s) restored exactly", exact);
                 if fields > 0 {
                     s.push_str(&format!(", {fields} by field (they had changed since)"));
@@ -492,7 +494,7 @@ impl MelotagApp {
             BgMsg::History(h) => self.write.history = Some(h),
             BgMsg::Refreshed(items) => {
                 for (p, meta) in items {
-                    if let Some(i) = self.by_path.get(&p).copied().or_else(|| self.by_canonical(&p)) {
+                    if let Some(&i) = self.by_path.get(&p) {
                         self.tracks[i].apply_meta(meta);
                     }
                 }
@@ -500,11 +502,6 @@ impl MelotagApp {
             }
             _ => {}
         }
-    }
-
-    /// A track whose canonical path is `p` (the journal records canonical paths).
-    fn by_canonical(&self, p: &std::path::Path) -> Option<usize> {
-        self.tracks.iter().position(|t| std::fs::canonicalize(&t.path).is_ok_and(|c| c == p))
     }
 
     fn request_repaint_after(&self, d: Duration) {
@@ -526,6 +523,19 @@ impl MelotagApp {
     }
 }
 
+/// `paths` (canonical, as the journal has them) as the table lists them: a listed path as it
+/// is, else the listed path with the same canonical form (a folder opened through a symlink),
+/// else unchanged.
+fn as_listed(paths: Vec<PathBuf>, listed: Vec<PathBuf>) -> Vec<PathBuf> {
+    let listed_set: std::collections::HashSet<&PathBuf> = listed.iter().collect();
+    if paths.iter().all(|p| listed_set.contains(p)) {
+        return paths;
+    }
+    let by_canonical: std::collections::HashMap<PathBuf, &PathBuf> =
+        listed.iter().filter_map(|l| std::fs::canonicalize(l).ok().map(|c| (c, l))).collect();
+    paths.into_iter().map(|p| if listed_set.contains(&p) { p } else { by_canonical.get(&p).map_or(p, |l| (*l).clone()) }).collect()
+}
+
 /// Re-reads the tags (for the table) of files just written or restored.
 fn refresh_meta(paths: Vec<PathBuf>, bg: &Bg) {
     if paths.is_empty() {
@@ -544,5 +554,30 @@ fn send_history(journal_path: &std::path::Path, bg: &Bg) {
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
     if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(f) {
         tracing::error!("cannot start a {name} thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_paths_map_to_the_listed_paths_through_a_symlinked_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("a.flac"), b"x").unwrap();
+        std::fs::write(real.join("b.flac"), b"y").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let canonical = |n: &str| std::fs::canonicalize(real.join(n)).unwrap();
+        let gone = dir.path().join("gone.flac");
+        let listed = vec![link.join("a.flac"), link.join("b.flac")];
+        assert_eq!(
+            as_listed(vec![canonical("b.flac"), gone.clone(), canonical("a.flac")], listed.clone()),
+            [link.join("b.flac"), gone, link.join("a.flac")]
+        );
+        // Listed as they are: returned unchanged.
+        assert_eq!(as_listed(listed.clone(), listed.clone()), listed);
     }
 }

@@ -651,7 +651,7 @@ impl WorkerCtx {
             let _ = self.tx.send(Event::Started { index });
             let mut times = StageTimes::default();
             let outcome = catch_unwind(AssertUnwindSafe(|| analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)))
-                .unwrap_or_else(|panic| Err(AnalysisError::Panic(panic_message(&panic))))
+                .unwrap_or_else(|panic| Err(AnalysisError::Panic(audio::panic_text(panic.as_ref()))))
                 .map_err(|e| TrackError::from(&e));
             let result = Box::new(TrackResult { path: path.clone(), outcome, times, cached: false });
             if self.tx.send(Event::Finished { index, result }).is_err() {
@@ -664,14 +664,6 @@ impl WorkerCtx {
             let _ = self.tx.send(Event::Done { cancelled: self.control.is_cancelled() });
         }
     }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]

@@ -84,6 +84,9 @@ pub enum AudioError {
     /// Resampler construction or processing failed (e.g. absurd sample rate).
     #[error("resampling failed: {0}")]
     Resample(String),
+    /// The decoder panicked on this file (a bug in it, caught so the caller goes on).
+    #[error("the decoder failed on this file (internal error: {0})")]
+    DecoderPanic(String),
 }
 
 /// Decoded audio, mono, at the requested rate.
@@ -713,14 +716,28 @@ pub struct StreamInfo {
 /// Decodes the whole file to mono at its own rate, as [`load_full`] does before resampling,
 /// handing each decoded block to `on_block` as soon as it is decoded (for progressive
 /// displays); `on_block` returns false to stop. Returns the rate and the frames decoded.
+/// A decoder's panic is caught here: the app's spectrogram and playback threads have no
+/// per-file guard of their own.
 pub fn decode_progressive(path: &Path, mut on_block: impl FnMut(&StreamInfo, &[f32]) -> bool) -> Result<(u32, u64), AudioError> {
-    let mut src = open(path)?;
-    let info = StreamInfo { rate_hz: src.rate, frames: src.num_frames, frames_exact: !src.frames_estimated };
-    let st = src.decode(|b| if on_block(&info, b.mono) { Flow::Continue } else { Flow::Stop })?;
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut src = open(path)?;
+        let info = StreamInfo { rate_hz: src.rate, frames: src.num_frames, frames_exact: !src.frames_estimated };
+        src.decode(|b| if on_block(&info, b.mono) { Flow::Continue } else { Flow::Stop })
+    }));
+    let st = decoded.map_err(|panic| AudioError::DecoderPanic(panic_text(panic.as_ref())))??;
     if st.frames == 0 || st.rate == 0 {
         return Err(AudioError::Empty);
     }
     Ok((st.rate, st.frames))
+}
+
+/// The message a panic carried.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The upstream window of an already-resampled track: `y[(n-fit)/2 .. (n+fit)/2]`, or `y`

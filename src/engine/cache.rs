@@ -172,6 +172,15 @@ impl Cache {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
             SCHEMA_VERSION => {}
+            // A newer melotag's cache: left as it is (it would go on using it), not used here.
+            newer if newer > SCHEMA_VERSION => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+                    Some(format!(
+                        "written by a newer melotag (format {newer}; this one reads {SCHEMA_VERSION}); left as it is and not used"
+                    )),
+                ));
+            }
             1 => conn.execute_batch(&format!(
                 "BEGIN;
                  ALTER TABLE results ADD COLUMN fingerprint TEXT;
@@ -542,6 +551,24 @@ mod tests {
         let cache = Cache::open_at(&path).unwrap().cache;
         let got = cache.get(&file, stamp, &m, Mode::Center).unwrap().unwrap().unwrap();
         assert_eq!((got.scores, got.embedding), (vec![0.5, 0.25], None));
+    }
+
+    #[test]
+    fn a_newer_cache_is_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE results (x INTEGER); INSERT INTO results VALUES (7); PRAGMA user_version = 99;").unwrap();
+        drop(conn);
+        let Err(e) = Cache::open_at(&path) else { panic!("a newer cache opened") };
+        assert!(e.to_string().contains("newer melotag (format 99"), "{e}");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 99);
+        assert_eq!(conn.query_row("SELECT x FROM results", [], |r| r.get::<_, i64>(0)).unwrap(), 7);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("broken")).count(),
+            0
+        );
     }
 
     #[test]

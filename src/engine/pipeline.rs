@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::analysis::{Control, Event, Job, JobConfig, TrackResult};
+use crate::engine::analysis::{Control, ErrorKind, Event, Job, JobConfig, TrackError, TrackResult};
 use crate::engine::cache::{Cache, FileStamp, worth_caching};
 use crate::engine::model::ModelError;
 
@@ -120,10 +120,19 @@ pub fn run(
     let (job, events) = Job::start(config, run_files, control.clone())?;
     info.startup = started.elapsed();
     report_hits(hits, &mut on_event);
+    // If a worker dies without reporting (a panic outside its per-file guard), the files it
+    // took, and when the job ends without its Done every file not cancelled, still get a
+    // result, and the job still ends.
+    let (mut taken, mut finished) = (vec![false; to_run.len()], vec![false; to_run.len()]);
+    let mut done = None;
     for event in events {
         match event {
-            Event::Started { index } => on_event(Event::Started { index: to_run[index] }),
+            Event::Started { index } => {
+                taken[index] = true;
+                on_event(Event::Started { index: to_run[index] });
+            }
             Event::Finished { index, result } => {
+                finished[index] = true;
                 let index = to_run[index];
                 if let (Some(c), Some(stamp)) = (cache, stamps[index])
                     && worth_caching(&result.outcome)
@@ -135,11 +144,40 @@ pub fn run(
                 on_event(Event::Finished { index, result });
             }
             Event::Done { cancelled } => {
-                on_event(Event::Done { cancelled });
+                done = Some(cancelled);
                 break;
             }
         }
     }
+    let cancelled = done.unwrap_or_else(|| control.is_cancelled());
+    for index in lost_files(&taken, &finished, done.is_some() || cancelled) {
+        let outcome = Err(TrackError::new(ErrorKind::Internal, "internal error: the analysis worker stopped before finishing this file"));
+        let result = TrackResult { path: files[to_run[index]].clone(), outcome, times: Default::default(), cached: false };
+        on_event(Event::Finished { index: to_run[index], result: Box::new(result) });
+    }
+    on_event(Event::Done { cancelled });
     job.join();
     Ok(info)
+}
+
+/// The files that got no result: those a worker took and did not finish, and, unless the job
+/// ended properly (its Done, or a cancel), those never taken.
+fn lost_files(taken: &[bool], finished: &[bool], ended: bool) -> Vec<usize> {
+    (0..finished.len()).filter(|&i| !finished[i] && (taken[i] || !ended)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lost_files;
+
+    #[test]
+    fn files_a_dead_worker_held_get_a_result() {
+        let taken = [true, true, true, false, false];
+        let finished = [true, false, true, false, false];
+        // Ended properly (Done, or cancelled): only the file taken and never finished.
+        assert_eq!(lost_files(&taken, &finished, true), [1]);
+        // The workers vanished without Done: every file without a result.
+        assert_eq!(lost_files(&taken, &finished, false), [1, 3, 4]);
+        assert!(lost_files(&[true; 3], &[true; 3], false).is_empty());
+    }
 }
