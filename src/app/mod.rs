@@ -365,7 +365,7 @@ pub enum BgMsg {
     /// A Similar query's answer, and the index it built (to reuse).
     Similar { id: u64, answer: similar::SimilarAnswer, built: Option<similar::BuiltIndex> },
     /// A play-queue track decoded for playback (mono samples, rate), or why not.
-    QueueAudio { id: u64, path: PathBuf, outcome: Result<(Vec<f32>, u32), String> },
+    QueueAudio { id: u64, path: PathBuf, outcome: Result<player::PlayableAudio, String> },
     /// The save dialog returned a playlist file.
     PlaylistChosen(PathBuf),
     /// A playlist was saved (file, tracks), or why not.
@@ -437,6 +437,9 @@ impl Bg {
         ok
     }
 }
+
+/// How often results arriving in the background re-sort and re-filter the table.
+const VIEW_REFRESH: Duration = Duration::from_millis(250);
 
 /// Whether a job is the batch or the selected track's analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,7 +571,11 @@ pub struct MelotagApp {
     pub filter: String,
     /// Visible track indices, sorted and filtered.
     pub view: Vec<usize>,
+    /// The view must be recomputed now (the folder, filter or sort changed).
     view_dirty: bool,
+    /// Background results may have moved rows: recomputed at most every [`VIEW_REFRESH`].
+    view_stale: bool,
+    view_refreshed: Option<Instant>,
     /// The focused track (the track panel shows it).
     pub selected: Option<usize>,
     /// The selected tracks (what "Write tags…" reviews).
@@ -651,6 +658,8 @@ impl MelotagApp {
             filter: String::new(),
             view: Vec::new(),
             view_dirty: true,
+            view_stale: false,
+            view_refreshed: None,
             selected: None,
             selection: BTreeSet::new(),
             anchor: None,
@@ -1028,7 +1037,7 @@ impl MelotagApp {
                         self.tracks.push(Track::new(p));
                     }
                 }
-                self.view_dirty = true;
+                self.view_stale = true;
             }
             BgMsg::Listed { scan, errors } if self.current_scan(scan) => {
                 self.scan_errors = errors;
@@ -1040,10 +1049,11 @@ impl MelotagApp {
                         self.tracks[i].apply_meta(meta);
                     }
                 }
-                self.view_dirty = true;
+                self.view_stale = true;
             }
             BgMsg::ScanDone { scan } if self.current_scan(scan) => {
                 self.scanning = None;
+                self.view_dirty = true;
             }
             BgMsg::Cached { model_id, mode, items } => {
                 if model_id != self.persisted.model_id || mode != self.persisted.mode {
@@ -1057,17 +1067,17 @@ impl MelotagApp {
                     }
                 }
                 self.results_changed();
-                self.view_dirty = true;
+                self.view_stale = true;
             }
             BgMsg::PickedFolder(folder) => self.open_folder(folder),
             BgMsg::Spec { id, msg } => {
                 if let Some(tv) = &mut self.track_view
                     && tv.spec_id == id
                 {
-                    if let SpecMsg::Playback { samples, rate } = msg {
+                    if let SpecMsg::Playback(audio) = msg {
                         // Not while "Play similar" plays another track.
                         if self.similar.queue.is_none() {
-                            self.playback.load(samples, rate);
+                            self.playback.load(audio);
                             self.now_playing = self.tracks.get(tv.track).map(|t| t.path.clone());
                         }
                     } else {
@@ -1123,7 +1133,7 @@ impl MelotagApp {
             JobMsg::Started(path) => {
                 if current && let Some(&i) = self.by_path.get(&path) {
                     self.tracks[i].status = Status::Analysing;
-                    self.view_dirty = true;
+                    self.view_stale = true;
                 }
             }
             JobMsg::Finished(result) => {
@@ -1134,7 +1144,7 @@ impl MelotagApp {
                 if current && let Some(&i) = self.by_path.get(&result.path) {
                     self.tracks[i].set_outcome(result.outcome, tags);
                     self.similar.generation += 1;
-                    self.view_dirty = true;
+                    self.view_stale = true;
                 }
             }
             JobMsg::Done { cancelled } => {
@@ -1182,10 +1192,19 @@ impl MelotagApp {
 
     /// Recomputes the sorted, filtered view when something changed.
     pub fn refresh_view(&mut self) {
+        // During a scan or a batch results stream in; re-sorting a large library on every
+        // one of them would take most of each frame.
+        let since = self.view_refreshed.map(|t| t.elapsed());
         if !self.view_dirty {
-            return;
+            match since {
+                _ if !self.view_stale => return,
+                Some(d) if d < VIEW_REFRESH => return self.request_repaint_after(VIEW_REFRESH - d),
+                _ => {}
+            }
         }
         self.view_dirty = false;
+        self.view_stale = false;
+        self.view_refreshed = Some(Instant::now());
         let needle = self.filter.trim().to_lowercase();
         let tracks = &self.tracks;
         let mut view: Vec<usize> = (0..tracks.len())

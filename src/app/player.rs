@@ -50,6 +50,26 @@ impl NullClock {
     }
 }
 
+/// Decoded mono audio ready to play: built on the decoding thread, so that loading, replaying
+/// and seeking past the end share one buffer instead of copying a whole track on the UI thread.
+#[derive(Debug, Clone)]
+pub struct PlayableAudio {
+    buffer: rodio::buffer::SamplesBuffer,
+    duration_s: f64,
+}
+
+impl PlayableAudio {
+    /// `samples` (mono) at `rate_hz`; `None` when there is nothing to play.
+    pub fn new(samples: Vec<f32>, rate_hz: u32) -> Option<PlayableAudio> {
+        let rate = NonZero::new(rate_hz)?;
+        if samples.is_empty() {
+            return None;
+        }
+        let duration_s = samples.len() as f64 / f64::from(rate_hz);
+        Some(PlayableAudio { buffer: rodio::buffer::SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples), duration_s })
+    }
+}
+
 /// The output device (if any) and the loaded track.
 pub struct Playback {
     sink: Option<Output>,
@@ -58,7 +78,7 @@ pub struct Playback {
     unavailable: Option<String>,
     duration_s: f64,
     /// The loaded track, kept to start again once it has played to the end.
-    track: Option<(Vec<f32>, NonZero<u32>)>,
+    track: Option<PlayableAudio>,
 }
 
 impl Playback {
@@ -101,19 +121,16 @@ impl Playback {
         self.player.is_some()
     }
 
-    /// Loads mono samples (paused at the start), replacing the current track.
-    pub fn load(&mut self, samples: Vec<f32>, rate: u32) {
+    /// Loads a track (paused at the start), replacing the current one.
+    pub fn load(&mut self, audio: PlayableAudio) {
         self.stop();
-        let (Some(sink), Some(rate)) = (&self.sink, NonZero::new(rate)) else { return };
-        if samples.is_empty() {
-            return;
-        }
-        self.duration_s = samples.len() as f64 / rate.get() as f64;
+        let Some(sink) = &self.sink else { return };
+        self.duration_s = audio.duration_s;
         let player = rodio::Player::connect_new(sink.mixer());
         player.pause();
-        player.append(rodio::buffer::SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples.clone()));
+        player.append(audio.buffer.clone());
         self.player = Some(Arc::new(player));
-        self.track = Some((samples, rate));
+        self.track = Some(audio);
     }
 
     /// Stops and unloads.
@@ -139,10 +156,10 @@ impl Playback {
     pub fn toggle(&mut self) {
         let Some(p) = &self.player else { return };
         if p.empty()
-            && let Some((samples, rate)) = &self.track
+            && let Some(track) = &self.track
         {
             // Played to the end: the source is gone, queue the track again.
-            p.append(rodio::buffer::SamplesBuffer::new(NonZero::<u16>::MIN, *rate, samples.clone()));
+            p.append(track.buffer.clone());
             p.play();
             return;
         }
@@ -160,9 +177,9 @@ impl Playback {
     pub fn seek(&mut self, seconds: f64) {
         if let Some(p) = &self.player {
             if p.empty()
-                && let Some((samples, rate)) = &self.track
+                && let Some(track) = &self.track
             {
-                p.append(rodio::buffer::SamplesBuffer::new(NonZero::<u16>::MIN, *rate, samples.clone()));
+                p.append(track.buffer.clone());
                 p.pause();
             }
             seek_in_background(p, Duration::from_secs_f64(seconds.clamp(0.0, self.duration_s.max(0.0))));
@@ -192,5 +209,28 @@ fn seek_in_background(player: &Arc<rodio::Player>, to: Duration) {
     });
     if let Err(e) = spawned {
         tracing::warn!("seeking: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_track_played_to_the_end_plays_again_from_the_start() {
+        let (mut playback, clock) = Playback::null_output();
+        assert!(PlayableAudio::new(Vec::new(), 48_000).is_none());
+        assert!(PlayableAudio::new(vec![0.5; 10], 0).is_none());
+        playback.load(PlayableAudio::new(vec![0.25; 48_000], 48_000).unwrap());
+        assert_eq!(playback.duration_s(), 1.0);
+        playback.toggle();
+        clock.advance(Duration::from_millis(1_200));
+        assert!(playback.has_finished());
+        assert_eq!(playback.position_s(), 1.0);
+        // Replaying queues the same buffer again, from its start.
+        playback.toggle();
+        clock.advance(Duration::from_millis(300));
+        assert!(playback.is_playing());
+        assert!((playback.position_s() - 0.3).abs() < 0.02, "{}", playback.position_s());
     }
 }

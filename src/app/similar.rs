@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::app::player::PlayableAudio;
 use crate::app::{Bg, BgMsg, MelotagApp, Status};
 use crate::engine::analysis::Mode;
 use crate::engine::model::Manifest;
@@ -270,15 +271,15 @@ impl MelotagApp {
     }
 
     /// A queue track's audio arrived (or could not be decoded: that track is skipped).
-    pub(crate) fn queue_audio(&mut self, id: u64, path: PathBuf, outcome: Result<(Vec<f32>, u32), String>) {
+    pub(crate) fn queue_audio(&mut self, id: u64, path: PathBuf, outcome: Result<PlayableAudio, String>) {
         let Some(q) = &mut self.similar.queue else { return };
         if q.loading != Some(id) {
             return;
         }
         q.loading = None;
         match outcome {
-            Ok((samples, rate_hz)) => {
-                self.playback.load(samples, rate_hz);
+            Ok(audio) => {
+                self.playback.load(audio);
                 self.now_playing = Some(path);
                 self.playback.toggle();
             }
@@ -452,7 +453,9 @@ fn spawn_decode(id: u64, path: PathBuf, bg: Bg) {
             true
         })
         .map_err(|e| e.to_string())
-        .map(|(rate_hz, _)| (std::mem::take(&mut samples), rate_hz));
+        .and_then(|(rate_hz, _)| {
+            PlayableAudio::new(std::mem::take(&mut samples), rate_hz).ok_or_else(|| "no audio could be decoded".to_string())
+        });
         bg.send(BgMsg::QueueAudio { id, path, outcome });
     });
     if let Err(e) = spawned {

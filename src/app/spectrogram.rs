@@ -48,13 +48,8 @@ pub enum SpecMsg {
     },
     /// Decoding failed.
     Error(String),
-    /// Mono samples for playback at `rate`.
-    Playback {
-        /// Samples.
-        samples: Vec<f32>,
-        /// Sample rate.
-        rate: u32,
-    },
+    /// The decoded track, for playback.
+    Playback(crate::app::player::PlayableAudio),
 }
 
 /// The display front end: the model's STFT and mel bands, plain power in dB without clipping
@@ -263,7 +258,9 @@ pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, dur
         if playback && p.alive {
             // The file's own rate, one channel.
             let samples = std::mem::take(&mut p.source);
-            p.send(SpecMsg::Playback { samples, rate: source_rate });
+            if let Some(audio) = crate::app::player::PlayableAudio::new(samples, source_rate) {
+                p.send(SpecMsg::Playback(audio));
+            }
         }
     });
     if let Err(e) = spawned {
@@ -354,7 +351,7 @@ impl Spectrogram {
                 }
             }
             SpecMsg::Error(e) => self.error = Some(e),
-            SpecMsg::Playback { .. } => {}
+            SpecMsg::Playback(_) => {}
         }
     }
 

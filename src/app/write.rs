@@ -504,7 +504,7 @@ impl MelotagApp {
         }
     }
 
-    fn request_repaint_after(&self, d: Duration) {
+    pub(super) fn request_repaint_after(&self, d: Duration) {
         if let Some(bg) = &self.bg {
             bg.ctx.request_repaint_after(d);
         }
