@@ -829,3 +829,53 @@ fn write_uses_cached_results_and_reanalyses_changed_files() {
     let out = no_runtime(&["write", "--model", "crnn", "--dry-run", "--no-cache", flac.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// A field with several values (two ARTISTs) keeps their order, in Ogg Vorbis and FLAC alike:
+/// players show the first as the main artist.
+#[test]
+fn other_fields_keep_the_order_of_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let ogg = make_fixture(d, Kind::OggVorbis, &png_bytes(d));
+    let flac = fixture_flac(d, "order.flac", None);
+    // GENRE after the artists: removing it by swapping would bring the second artist first.
+    let items = [("ARTIST", "First Artist"), ("ARTIST", "Second Artist"), ("COMMENT", "one"), ("GENRE", "Rock"), ("COMMENT", "two")];
+    let opts = ParseOptions::new();
+    let mut f = VorbisFile::read_from(&mut fs::File::open(&ogg).unwrap(), opts).unwrap();
+    let mut tag = f.remove_vorbis_comments();
+    drop(tag.take_items());
+    for (k, v) in items {
+        tag.push(k.into(), v.into());
+    }
+    tag.save_to(&mut open_rw(&ogg), WriteOptions::new()).unwrap();
+    let mut f = FlacFile::read_from(&mut fs::File::open(&flac).unwrap(), opts).unwrap();
+    let mut comments = lofty::ogg::tag::VorbisComments::default();
+    for (k, v) in items {
+        comments.push(k.into(), v.into());
+    }
+    f.set_vorbis_comments(comments);
+    f.save_to(&mut open_rw(&flac), WriteOptions::new()).unwrap();
+    let others = |path: &Path| -> Vec<String> {
+        let mut file = fs::File::open(path).unwrap();
+        let comments = if path.extension().unwrap() == "ogg" {
+            VorbisFile::read_from(&mut file, opts).unwrap().vorbis_comments().clone()
+        } else {
+            FlacFile::read_from(&mut file, opts).unwrap().vorbis_comments().unwrap().clone()
+        };
+        comments.items().filter(|(k, _)| !["GENRE", "MOOD"].contains(k)).map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    let want = ["ARTIST=First Artist", "ARTIST=Second Artist", "COMMENT=one", "COMMENT=two"];
+    assert_eq!(others(&ogg), want);
+    assert_eq!(others(&flac), want);
+    let mut args = os(&["write", "--model", "crnn", "--yes", "--merge", "replace"]);
+    args.extend(os(&FIXED_POLICY));
+    args.extend([ogg.clone().into_os_string(), flac.clone().into_os_string()]);
+    let out = run(&data, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 file(s) written"), "{}", text(&out));
+    for path in [&ogg, &flac] {
+        assert_eq!(others(path), want, "{}", path.display());
+        assert_ne!(read_fields(path, if path == &ogg { Kind::OggVorbis } else { Kind::FlacCover })[0].1, Some(vec!["Rock".to_string()]));
+    }
+}

@@ -267,9 +267,20 @@ impl Store {
             }
             Store::Vorbis(_) | Store::Flac(_) => {
                 let comments = self.comments_mut().ok_or_else(|| bad(&"no comment block"))?;
-                drop(comments.remove(key));
+                // Not `VorbisComments::remove`: it swaps items, reordering other fields' values
+                // (a second ARTIST would become the first). The new values take the old ones' place.
+                let items: Vec<(String, String)> = comments.take_items().collect();
+                let at = items.iter().position(|(k, _)| k.eq_ignore_ascii_case(key)).unwrap_or(items.len());
+                let (before, after) = items.split_at(at);
+                let kept = |(k, _): &&(String, String)| !k.eq_ignore_ascii_case(key);
+                for (k, v) in before.iter().filter(kept) {
+                    comments.push(k.clone(), v.clone());
+                }
                 for v in value.into_iter().flatten() {
                     comments.push(key.to_string(), v.clone());
+                }
+                for (k, v) in after.iter().filter(kept) {
+                    comments.push(k.clone(), v.clone());
                 }
             }
             Store::Mp4(ilst) => {
@@ -767,5 +778,21 @@ mod tests {
                 assert_eq!(store.get(&key), None, "{key}");
             }
         }
+    }
+
+    #[test]
+    fn setting_a_vorbis_field_keeps_every_other_comment_in_order() {
+        let mut comments = VorbisComments::default();
+        for (k, v) in [("ARTIST", "First"), ("genre", "Rock"), ("ARTIST", "Second"), ("TITLE", "T"), ("GENRE", "Pop"), ("ALBUM", "A")] {
+            comments.push(k.into(), v.into());
+        }
+        let mut store = Store::Vorbis(comments);
+        store.set("GENRE", &Some(vec!["Jazz".into(), "Folk".into()])).unwrap();
+        let items = |s: &Store| s.comments().unwrap().items().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        assert_eq!(items(&store), ["ARTIST=First", "GENRE=Jazz", "GENRE=Folk", "ARTIST=Second", "TITLE=T", "ALBUM=A"]);
+        store.set("GENRE", &None).unwrap();
+        assert_eq!(items(&store), ["ARTIST=First", "ARTIST=Second", "TITLE=T", "ALBUM=A"]);
+        store.set("MOOD", &Some(vec!["Calm".into()])).unwrap();
+        assert_eq!(items(&store), ["ARTIST=First", "ARTIST=Second", "TITLE=T", "ALBUM=A", "MOOD=Calm"]);
     }
 }

@@ -256,5 +256,18 @@ pub fn verify(old: &Layout, new: &Layout, changed: &[(&str, &str)]) -> Result<()
     if let Some(item) = added.iter().find(|i| !may_appear(i) || old_kinds.contains(&(i.tag, i.key.as_str()))) {
         return Err(format!("{} {} would appear", item.tag, item.key));
     }
+    // Repeated items of one key (a second ARTIST, two pictures) keep their order.
+    type Sequences<'a> = std::collections::BTreeMap<(&'static str, &'a str), Vec<&'a [u8]>>;
+    fn sequences<'a>(l: &'a Layout, changed: &[(&str, &str)]) -> Sequences<'a> {
+        let mut map = Sequences::new();
+        for i in l.items.iter().filter(|i| !is_changed(i, changed)) {
+            map.entry((i.tag, i.key.as_str())).or_default().push(i.bytes.as_slice());
+        }
+        map
+    }
+    let (old_seq, new_seq) = (sequences(old, changed), sequences(new, changed));
+    if let Some(((tag, key), _)) = old_seq.iter().find(|(k, v)| new_seq.get(k) != Some(v)) {
+        return Err(format!("the values of {tag} {key} would be reordered"));
+    }
     Ok(())
 }
