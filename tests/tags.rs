@@ -546,6 +546,22 @@ fn a_file_changed_since_it_was_analysed_is_not_written() {
     let wrong_old = Change { old: Some(vec!["Rock".into()]), ..change.clone() };
     assert!(melotag::engine::tags::write::write_changes(&flac, &snapshot, &[wrong_old], |_| Ok(())).is_err());
     assert_eq!(fs::read(&flac).unwrap(), bytes);
+    // Edited in place while the new file was being built, its size and mtime kept (as taggers
+    // that "preserve the timestamp" do): the edit is kept, nothing is written.
+    let edited = {
+        let mut b = bytes.clone();
+        let at = b.windows(4).position(|w| w == b"Cute").unwrap();
+        b[at..at + 4].copy_from_slice(b"Tune");
+        b
+    };
+    let err = melotag::engine::tags::write::write_changes(&flac, &snapshot, std::slice::from_ref(&change), |_| {
+        fs::write(&flac, &edited).unwrap();
+        fs::File::options().write(true).open(&flac).unwrap().set_modified(snapshot.mtime).unwrap();
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("changed on disk"), "{err}");
+    assert_eq!((fs::read(&flac).unwrap(), Snapshot::of(&flac).unwrap()), (edited, snapshot));
     // With the right snapshot it goes through.
     melotag::engine::tags::write::write_changes(&flac, &snapshot, &[change], |_| Ok(())).unwrap();
     assert_eq!(read_fields(&flac, Kind::FlacCover)[0].1, Some(vec!["Jazz".to_string()]));
@@ -698,16 +714,6 @@ fn killed_mid_batch_every_file_decodes_and_holds_its_old_or_its_new_tags() {
     }
 }
 
-fn as_nobody(cmd: &mut std::process::Command) -> bool {
-    use std::os::unix::process::CommandExt;
-    // As root, run as nobody so that permissions apply; as anyone else they already do.
-    let root = fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
-    if root {
-        cmd.uid(65534).gid(65534);
-    }
-    root
-}
-
 #[test]
 fn a_read_only_folder_is_a_clear_per_file_error() {
     use std::os::unix::fs::PermissionsExt;
@@ -729,7 +735,7 @@ fn a_read_only_folder_is_a_clear_per_file_error() {
     fs::set_permissions(&locked_dir, fs::Permissions::from_mode(0o555)).unwrap();
     let mut cmd = command(&data);
     cmd.args(["write", "--model", "crnn", "--yes"]).arg(&locked).arg(&open);
-    let as_root = as_nobody(&mut cmd);
+    let as_root = as_nobody_if_root(&mut cmd);
     let out = cmd.output().unwrap();
     eprintln!("ran as {}", if as_root { "nobody (the test runs as root)" } else { "the current user" });
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -878,4 +884,40 @@ fn other_fields_keep_the_order_of_their_values() {
         assert_eq!(others(path), want, "{}", path.display());
         assert_ne!(read_fields(path, if path == &ogg { Kind::OggVorbis } else { Kind::FlacCover })[0].1, Some(vec!["Rock".to_string()]));
     }
+}
+
+/// Run as another user in a folder anyone may write to (as /tmp without its sticky bit), melotag
+/// could replace a file it may not write and make it its own: it refuses instead.
+#[test]
+fn another_users_file_in_a_shared_folder_is_not_taken_over() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    let data = d.join("data");
+    let shared = d.join("shared");
+    fs::create_dir(&data).unwrap();
+    fs::create_dir(&shared).unwrap();
+    let theirs = fixture_flac(&shared, "theirs.flac", None);
+    let ours = fixture_flac(&shared, "ours.flac", None);
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = command(&data);
+    cmd.args(["write", "--model", "crnn", "--yes"]).arg(&theirs).arg(&ours);
+    if as_nobody_if_root(&mut cmd) {
+        for p in [&data, &ours] {
+            std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+        }
+    } else {
+        eprintln!("not root: every file here is the current user's, nothing to check");
+        return;
+    }
+    let (bytes, owner) = (fs::read(&theirs).unwrap(), fs::metadata(&theirs).unwrap().uid());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.contains("theirs.flac")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.starts_with("error: ") && line.contains("belongs to another user"), "{line}");
+    assert_eq!((fs::read(&theirs).unwrap(), fs::metadata(&theirs).unwrap().uid()), (bytes, owner), "untouched, and still theirs");
+    assert_eq!(read_fields(&ours, Kind::FlacCover)[0].1, Some(vec!["Jazz".to_string()]), "the batch goes on");
 }

@@ -431,3 +431,42 @@ fn a_broken_analysis_cache_is_set_aside_once_and_rebuilt() {
         assert_eq!(aside.len(), 1, "the broken cache is kept aside: {aside:?}");
     }
 }
+
+/// Once the new file has replaced the old one, a failure to flush the folder (some network and
+/// FUSE file systems) cannot undo that: the file is reported written and its undo is kept.
+/// The failure is injected with an LD_PRELOAD shim whose fsync() fails on folders.
+#[test]
+fn a_folder_flush_failure_after_the_rename_keeps_the_write_and_its_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shim_c = d.join("faildirfsync.c");
+    fs::write(
+        &shim_c,
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/stat.h>
+int fsync(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { errno = EIO; return -1; }
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    return real(fd);
+}
+"#,
+    )
+    .unwrap();
+    let shim = d.join("faildirfsync.so");
+    let cc = std::process::Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&shim).arg(&shim_c).arg("-ldl").output().unwrap();
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let data = d.join("data");
+    let flac = flac_excerpt(d, "a.flac", "bensound-cute", 20, None);
+    let before = fs::read(&flac).unwrap();
+    let out = command(&data).env("LD_PRELOAD", &shim).args(["write", "--model", "crnn", "--yes"]).arg(&flac).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("1 file(s) written"), "{stdout}{stderr}");
+    assert_ne!(fs::read(&flac).unwrap(), before);
+    let out = melotag_data(&data, &[OsStr::new("undo"), flac.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(&flac).unwrap(), before, "undo gives back every byte");
+}

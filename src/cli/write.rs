@@ -347,7 +347,12 @@ pub fn run_write(args: &WriteArgs, config: &UserConfig) -> Result<i32> {
         ApplyEvent::Failed { index, error } => file_error(&to_write[index].path, &error),
     })?;
     failed += outcome.failed;
-    println!("{} file(s) written; undo with `melotag undo --last` (or `--batch {}`)", outcome.written, outcome.batch);
+    if outcome.written > 0 {
+        println!("{} file(s) written; undo with `melotag undo --last` (or `--batch {}`)", outcome.written, outcome.batch);
+    } else {
+        // The empty batch is not kept: `undo --last` would undo an earlier write.
+        println!("0 file(s) written");
+    }
     Ok(code(failed))
 }
 

@@ -129,6 +129,9 @@ pub enum WriteError {
     /// The undo journal could not record the write, so it was not made.
     #[error("not written: {0}")]
     Journal(String),
+    /// The file belongs to another user, who would lose it to us if it were replaced.
+    #[error("the file belongs to another user; not written")]
+    NotOwner,
     /// I/O, with what we were doing.
     #[error("{what}: {reason}")]
     Io {
@@ -173,19 +176,52 @@ fn temp_beside(real: &Path) -> Result<(PathBuf, tempfile::NamedTempFile), WriteE
 fn copy_ownership(tmp: &File, meta: &fs::Metadata) -> Result<(), WriteError> {
     use std::os::unix::fs::MetadataExt;
     // Owner and group first (changing them may clear set-id bits), then the mode. Only root (or
-    // the owner, to a group they belong to) may chown: not being allowed is not an error.
-    let _ = std::os::unix::fs::fchown(tmp, Some(meta.uid()), Some(meta.gid()));
+    // the owner, to a group they belong to) may chown. A file that would change hands is not
+    // replaced: in a folder anyone may write to, another user's file would become ours.
+    if let Err(e) = std::os::unix::fs::fchown(tmp, Some(meta.uid()), Some(meta.gid())) {
+        let ours = tmp.metadata().map_err(io_err("reading the temporary file's metadata"))?;
+        if ours.uid() != meta.uid() {
+            return Err(WriteError::NotOwner);
+        }
+        if ours.gid() != meta.gid() {
+            return Err(WriteError::Io { what: "keeping the file's group", reason: io_reason(&e) });
+        }
+    }
     tmp.set_permissions(meta.permissions()).map_err(io_err("setting permissions"))
 }
 
-/// Renames `tmp` over `real` once `real` still matches `expected`, then flushes the folder.
-fn commit(tmp: tempfile::NamedTempFile, real: &Path, dir: &Path, expected: &Snapshot) -> Result<Snapshot, WriteError> {
+/// Which file a path holds and when it last changed in any way: device, inode and ctime.
+/// Unlike the mtime, the ctime cannot be set back, so an edit made while the new file is being
+/// built is noticed even when its editor restores the mtime.
+#[derive(Debug, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    ctime_s: i64,
+    ctime_ns: i64,
+}
+
+impl Identity {
+    fn of(meta: &fs::Metadata) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        Identity { dev: meta.dev(), ino: meta.ino(), ctime_s: meta.ctime(), ctime_ns: meta.ctime_nsec() }
+    }
+}
+
+/// Renames `tmp` over `real` once `real` is still the file `identity` describes and matches
+/// `expected`, then flushes the folder.
+fn commit(tmp: tempfile::NamedTempFile, real: &Path, dir: &Path, expected: &Snapshot, identity: &Identity) -> Result<Snapshot, WriteError> {
     tmp.as_file().sync_all().map_err(io_err("flushing the file"))?;
-    if Snapshot::of(real).map_err(io_err("reading the file's metadata"))? != *expected {
+    let now = fs::metadata(real).map_err(io_err("reading the file's metadata"))?;
+    if Snapshot::of(real).map_err(io_err("reading the file's metadata"))? != *expected || Identity::of(&now) != *identity {
         return Err(WriteError::Changed);
     }
     tmp.persist(real).map_err(|e| io_err("replacing the file")(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("flushing the folder"))?;
+    // The file is replaced now, whatever happens next: a failure to flush the folder is only
+    // logged, so that the write is reported (and its undo kept) as it is.
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(folder = %dir.display(), "flushing the folder after replacing a file: {}", io_reason(&e));
+    }
     Snapshot::of(real).map_err(io_err("reading the file's metadata"))
 }
 
@@ -206,6 +242,7 @@ pub fn write_changes(
     use super::raw::{self, Container, FieldEdit, RawError};
     let real = fs::canonicalize(path).map_err(io_err("resolving the path"))?;
     let meta = fs::metadata(&real).map_err(io_err("reading the file's metadata"))?;
+    let identity = Identity::of(&meta);
     if (Snapshot { size: meta.len(), mtime: meta.modified().map_err(io_err("reading the mtime"))? }) != *expected {
         return Err(WriteError::Changed);
     }
@@ -287,7 +324,7 @@ pub fn write_changes(
     }
     let exact = exact_undo(&real, tmp.path())?;
     before_commit(&exact)?;
-    commit(tmp, &real, &dir, expected)
+    commit(tmp, &real, &dir, expected, &identity)
 }
 
 /// Middles larger than this are not kept for exact undo (undo then restores the fields).
@@ -401,6 +438,7 @@ pub fn restore_exact(path: &Path, exact: &ExactUndo) -> Result<(), WriteError> {
 
     let real = fs::canonicalize(path).map_err(io_err("resolving the path"))?;
     let meta = fs::metadata(&real).map_err(io_err("reading the file's metadata"))?;
+    let identity = Identity::of(&meta);
     let expected = Snapshot::of(&real).map_err(io_err("reading the file's metadata"))?;
     if meta.permissions().readonly() {
         return Err(WriteError::ReadOnly);
@@ -432,7 +470,7 @@ pub fn restore_exact(path: &Path, exact: &ExactUndo) -> Result<(), WriteError> {
         return Err(WriteError::Verify("the rebuilt file does not match the original's hash".into()));
     }
     copy_ownership(tmp.as_file(), &meta)?;
-    commit(tmp, &real, &dir, &expected).map(|_| ())
+    commit(tmp, &real, &dir, &expected, &identity).map(|_| ())
 }
 
 #[cfg(test)]
