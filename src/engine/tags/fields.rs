@@ -440,6 +440,9 @@ pub struct FileTags {
     pub album: Option<String>,
     /// Album artist tag (else the artist).
     pub album_artist: Option<String>,
+    /// The genre of an ID3v1 tag, which melotag never writes but players show: `fill` keeps
+    /// it and `merge` builds on it like any of the file's own genres.
+    pub id3v1_genre: Option<String>,
 }
 
 impl FileTags {
@@ -482,7 +485,15 @@ impl FileTags {
             }
         };
         let (album, album_artist) = read_album(path);
-        Ok(FileTags { snapshot, fields, album, album_artist })
+        // The last byte of ID3v1 is an index into the genre list; 255 is "none".
+        let id3v1_genre = layout
+            .items
+            .iter()
+            .find(|i| i.tag == "ID3v1" && i.key == "ID3v1")
+            .and_then(|i| i.bytes.get(127))
+            .and_then(|&g| lofty::id3::v1::GENRES.get(usize::from(g)))
+            .map(|g| g.to_string());
+        Ok(FileTags { snapshot, fields, album, album_artist, id3v1_genre })
     }
 
     /// The field with this id.

@@ -220,8 +220,18 @@ pub fn plan_file(tags: &FileTags, selection: Selection, scores_json: Option<&str
         if role == Role::Grouping && !grouping_wanted {
             continue;
         }
+        // The file's own values of this role, across its tags: a genre held only in APE, RIFF
+        // INFO or ID3v1 is the file's genre too (fill keeps it, merge builds on it, and the
+        // tags end up agreeing).
+        let mut own: Vec<String> = Vec::new();
+        let id3v1 = tags.id3v1_genre.iter().filter(|_| role == Role::Genre);
+        for v in tags.fields.iter().filter(|f| f.role == role).flat_map(|f| &f.values).chain(id3v1) {
+            if !own.iter().any(|o| o.eq_ignore_ascii_case(v)) {
+                own.push(v.clone());
+            }
+        }
         for field in tags.fields.iter().filter(|f| f.role == role) {
-            plan_field(field, &new, settings, &mut changes, &mut kept);
+            plan_field(field, &own, &new, settings, &mut changes, &mut kept);
         }
     }
     if let Some(json) = scores_json {
@@ -242,25 +252,34 @@ pub fn plan_file(tags: &FileTags, selection: Selection, scores_json: Option<&str
     PlannedFile { snapshot: tags.snapshot, changes, kept, selection }
 }
 
-fn plan_field(field: &FieldState, new: &[String], settings: &WriteSettings, changes: &mut Vec<Change>, kept: &mut Vec<KeptField>) {
-    let keep = |why| KeptField { field: field.id.clone(), role: field.role, values: field.values.clone(), why };
+/// Plans one field from the file's `own` values of its role (in all its tags) and the `new`
+/// ones chosen.
+fn plan_field(
+    field: &FieldState,
+    own: &[String],
+    new: &[String],
+    settings: &WriteSettings,
+    changes: &mut Vec<Change>,
+    kept: &mut Vec<KeptField>,
+) {
+    let keep = |why, values: &[String]| KeptField { field: field.id.clone(), role: field.role, values: values.to_vec(), why };
     if new.is_empty() {
-        kept.push(keep(Kept::NothingChosen));
+        kept.push(keep(Kept::NothingChosen, &field.values));
         return;
     }
-    let Some(mut merged) = merge_values(&field.values, new, settings.merge) else {
-        kept.push(keep(Kept::HasValue));
+    let Some(mut merged) = merge_values(own, new, settings.merge) else {
+        kept.push(keep(Kept::HasValue, own));
         return;
     };
     // Values the user asked to keep survive a replace.
-    for v in field.values.iter().filter(|v| settings.keeps(v)) {
+    for v in own.iter().filter(|v| settings.keeps(v)) {
         if !merged.iter().any(|m| m.eq_ignore_ascii_case(v)) {
             merged.insert(0, v.clone());
         }
     }
     let raw = field.encode(&merged);
     if raw == field.raw || merged == field.values {
-        kept.push(keep(Kept::Unchanged));
+        kept.push(keep(Kept::Unchanged, &field.values));
         return;
     }
     changes.push(Change {
@@ -297,6 +316,7 @@ mod tests {
             ],
             album: album.map(str::to_string),
             album_artist: None,
+            id3v1_genre: None,
         }
     }
 
@@ -324,6 +344,31 @@ mod tests {
         assert_eq!(p.kept[0].why, Kept::NothingChosen, "the mood: nothing chosen");
         let replace = WriteSettings { merge: MergeMode::Replace, ..WriteSettings::default() };
         assert_eq!(plan_file(&t, sel(&["Ambient"], &[]), None, &replace).changes[0].new_values, ["Ambient"]);
+    }
+
+    #[test]
+    fn a_genre_held_only_in_another_tag_is_the_files_own() {
+        // An MP3 whose genre is only in its APE tag (or its ID3v1 tag): fill keeps it, merge
+        // builds on it in both tags.
+        let mut ape = tags(&[], &[], None);
+        let mut g = field("Genre", Role::Genre, &["Rock"], ValueStyle::Multi);
+        g.id.tag = TagKind::Ape;
+        ape.fields.push(g);
+        let mut v1 = tags(&[], &[], None);
+        v1.id3v1_genre = Some("Rock".into());
+        for t in [&ape, &v1] {
+            let p = plan_file(t, sel(&["Jazz"], &[]), None, &WriteSettings::default());
+            assert!(p.changes.iter().all(|c| c.role != Role::Genre), "{:?}", p.changes);
+            let kept: Vec<_> = p.kept.iter().filter(|k| k.role == Role::Genre).collect();
+            assert!(!kept.is_empty() && kept.iter().all(|k| k.why == Kept::HasValue && k.values == ["Rock"]), "{kept:?}");
+            let merge = WriteSettings { merge: MergeMode::Merge, ..WriteSettings::default() };
+            let p = plan_file(t, sel(&["Jazz"], &[]), None, &merge);
+            let genres: Vec<_> = p.changes.iter().filter(|c| c.role == Role::Genre).map(|c| (c.field.tag, c.new_values.clone())).collect();
+            let both = vec!["Rock".to_string(), "Jazz".to_string()];
+            let want: Vec<_> =
+                [TagKind::Id3v2].into_iter().chain((t.id3v1_genre.is_none()).then_some(TagKind::Ape)).map(|k| (k, both.clone())).collect();
+            assert_eq!(genres, want);
+        }
     }
 
     #[test]
