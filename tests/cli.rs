@@ -74,6 +74,14 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
     huge.extend(fs::read(d.join("huge_header.wav")).unwrap());
     huge[40..44].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
     fs::write(d.join("huge_header.wav"), huge).unwrap();
+    // A header claiming 1 sample per second (rubato would need gigabytes to resample it), and a
+    // damaged float WAV with a NaN, an infinite and a huge sample among real ones.
+    write_wav_f32(&d.join("rate_1hz.wav"), 1, &[0.1; 10_000]);
+    let mut poisoned: Vec<f32> = test_signal(44_100, 1, 5.0).into_iter().map(|f| f[0]).collect();
+    poisoned[1_000] = f32::NAN;
+    poisoned[50_000] = f32::INFINITY;
+    poisoned[100_000] = 1e20;
+    write_wav_f32(&d.join("poisoned_float.wav"), 44_100, &poisoned);
     // A dangling symlink cannot be read (mode-000 files: `cannot_read_errors_are_not_cached`).
     std::os::unix::fs::symlink(d.join("gone.mp3"), d.join("dangling.mp3")).unwrap();
     // An m4a whose AAC frames are damaged in the middle (symphonia's decoder logs and skips
@@ -99,10 +107,19 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
     let report = read_json(&json);
     let good = track(&report, "good.mp3");
     assert_eq!(top_tag(&report, good), "jazz");
-    for name in ["one_second.wav", "rate_8k.wav", "rate_96k.wav", "six_channels.wav", "ünïcødé 音楽 (live).wav", "damaged.m4a"] {
+    for name in [
+        "one_second.wav",
+        "rate_8k.wav",
+        "rate_96k.wav",
+        "six_channels.wav",
+        "ünïcødé 音楽 (live).wav",
+        "damaged.m4a",
+        "poisoned_float.wav",
+    ] {
         let t = track(&report, name);
         assert!(t["error"].is_null(), "{name}: {}", t["error"]);
         assert_eq!(t["scores"].as_array().map(Vec::len), Some(50), "{name}");
+        assert!(t["scores"].as_array().unwrap().iter().all(|s| s.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))), "{name}: {t}");
         let duration = t["duration_s"].as_f64().unwrap();
         let want = if name == "one_second.wav" {
             1.0
@@ -125,6 +142,7 @@ fn bad_files_get_one_error_line_each_and_the_batch_goes_on() {
         ("text.ogg", "not a supported audio file"),
         ("huge_header.wav", "damaged"),
         ("dangling.mp3", "no such file"),
+        ("rate_1hz.wav", "sample rate 1 Hz"),
     ] {
         let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
         assert_eq!(lines.len(), 1, "{name} should have one error line; stderr:\n{stderr}");

@@ -585,6 +585,10 @@ impl Control {
     }
 }
 
+/// The name of every analysis worker thread starts with this: a panic there is always caught
+/// and becomes the file's error.
+pub const WORKER_THREAD_PREFIX: &str = "melotag-worker-";
+
 /// A running job: its workers report on the receiver [`Job::start`] returns.
 pub struct Job {
     threads: Vec<JoinHandle<()>>,
@@ -614,7 +618,7 @@ impl Job {
                     mode: config.mode,
                 };
                 std::thread::Builder::new()
-                    .name(format!("melotag-worker-{i}"))
+                    .name(format!("{WORKER_THREAD_PREFIX}{i}"))
                     .spawn(move || ctx.run(tagger))
                     .map_err(|e| ModelError::Ort(format!("cannot start a worker thread: {e}")))
             })

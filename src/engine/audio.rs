@@ -39,6 +39,15 @@ use tracing::{debug, warn};
 
 /// Longest audio we agree to decode (3 hours): protects memory against absurd or hostile files.
 pub const MAX_DURATION_S: u64 = 3 * 3600;
+
+/// The lowest sample rate analysed: below it a file is damaged or not music, and resampling
+/// up from it would need buffers thousands of times the file's size.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 2_000;
+
+/// Samples are clamped to ±this (+24 dB over full scale, far beyond real audio) and non-finite
+/// ones zeroed: one NaN, infinite or huge sample in a damaged float file would otherwise poison
+/// the resampler and every score.
+const MAX_SAMPLE: f32 = 16.0;
 /// Bad packets skipped in a row before a stream is declared undecodable.
 const MAX_CONSECUTIVE_ERRORS: usize = 50;
 /// Bad packets skipped in total before giving up on a stream.
@@ -379,8 +388,8 @@ impl Source {
             let spec_rate = decoded.spec().rate();
             let ch = decoded.spec().channels().count().max(1);
             if !rate_known {
-                if spec_rate == 0 {
-                    return Err(AudioError::Unsupported("sample rate 0".into()));
+                if spec_rate < MIN_SAMPLE_RATE_HZ {
+                    return Err(AudioError::Unsupported(format!("sample rate {spec_rate} Hz")));
                 }
                 st.rate = spec_rate;
                 st.channels = ch;
@@ -414,6 +423,9 @@ impl Source {
             }
             if mono.is_empty() {
                 continue;
+            }
+            for s in &mut mono {
+                *s = if s.is_finite() { s.clamp(-MAX_SAMPLE, MAX_SAMPLE) } else { 0.0 };
             }
             st.frames += mono.len() as u64;
             if st.frames > MAX_DURATION_S * u64::from(st.rate) {
@@ -766,11 +778,42 @@ pub fn load_center(path: &Path, target_hz: u32, crop_samples: usize) -> Result<L
             debug!(path = %path.display(), "seeking crop failed ({e}); decoding the whole file");
         }
     }
-    let mut a = load_full(path, target_hz)?;
-    a.samples = center_crop(&a.samples, crop_samples);
+    let mut a = load_center_streaming(path, target_hz, crop_samples)?;
     // The failed seek attempt counts as decoding too.
     a.decode_time = t0.elapsed().saturating_sub(a.resample_time);
     Ok(a)
+}
+
+/// [`center_crop`] of the whole track resampled to `target_hz` ([`load_full`]), decoded and
+/// resampled a block at a time: only target-rate samples that may still be in the crop are kept
+/// (those from `(n - crop) / 2` on, `n` the samples so far, since the final crop starts there or
+/// later). A container that cannot seek to the centre (Matroska, say) then holds at most half the
+/// track at the model's rate, not the whole track at its own (a 2-hour 192 kHz file: 5.8 GB).
+fn load_center_streaming(path: &Path, target_hz: u32, crop: usize) -> Result<LoadedAudio, AudioError> {
+    let mut kept: Vec<f32> = Vec::new();
+    let (mut base, mut total) = (0usize, 0usize);
+    let stats = stream_full(path, target_hz, |samples, _| {
+        kept.extend_from_slice(samples);
+        total += samples.len();
+        let droppable = total.saturating_sub(crop) / 2;
+        // Drained once the part that can go is most of what is kept: linear time overall.
+        if droppable - base > kept.len() / 2 {
+            kept.drain(..droppable - base);
+            base = droppable;
+        }
+    })?;
+    let start = total.saturating_sub(crop) / 2 - base;
+    let mut samples = kept.get(start..).map_or_else(Vec::new, |s| s[..crop.min(s.len())].to_vec());
+    samples.resize(crop, 0.0);
+    Ok(LoadedAudio {
+        samples,
+        sample_rate_hz: target_hz,
+        duration_s: Some(stats.duration_s),
+        source_rate_hz: stats.source_rate_hz,
+        channels: stats.channels,
+        decode_time: stats.decode_time,
+        resample_time: stats.resample_time,
+    })
 }
 
 /// Raw timestamp (time-base units) of the first decoded sample, decoding as few packets as
@@ -932,7 +975,7 @@ fn resampled_len(len: usize, from: u32, to: u32) -> usize {
 /// FFT resampler with ~2048-sample blocks: long anti-aliasing filter (high quality), and a
 /// block grid that [`load_center`] aligns its segments to.
 fn make_resampler(from: u32, to: u32) -> Result<Fft<f32>, AudioError> {
-    if from == 0 || to == 0 || from > 1_000_000 || to > 1_000_000 {
+    if from < MIN_SAMPLE_RATE_HZ || to < MIN_SAMPLE_RATE_HZ || from > 1_000_000 || to > 1_000_000 {
         return Err(AudioError::Resample(format!("unsupported rates {from} -> {to} Hz")));
     }
     Fft::<f32>::new_custom(from as usize, to as usize, 4096, 2, 1, WindowFunction::BlackmanHarris2, FixedSync::Input)
@@ -1199,6 +1242,23 @@ mod tests {
         assert_eq!((a.channels, a.source_rate_hz, a.samples.len()), (6, 48000, 24000));
         let peak = a.samples[2000..22000].iter().fold(0.0f32, |m, &v| m.max(v.abs()));
         assert!((peak - 0.35).abs() < 0.01, "peak {peak}");
+    }
+
+    #[test]
+    fn the_streamed_centre_is_the_centre_of_the_whole_track() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Longer than the crop (odd lengths, so the halving rounds), shorter, and at the model's
+        // rate (no resampling).
+        for (rate, frames, target) in [(44100u32, 44100 * 61 + 7, 12000u32), (48000, 48000 * 5 + 3, 16000), (16000, 16000 * 40 + 1, 16000)]
+        {
+            let p = dir.path().join(format!("c{rate}_{frames}.wav"));
+            write_wav(&p, rate, 2, frames, music(rate));
+            let crop = 349440;
+            let whole = load_full(&p, target).expect("whole");
+            let streamed = load_center_streaming(&p, target, crop).expect("streamed");
+            assert_eq!(streamed.samples, center_crop(&whole.samples, crop), "{rate} Hz, {frames} frames");
+            assert_eq!(streamed.duration_s, whole.duration_s);
+        }
     }
 
     #[test]

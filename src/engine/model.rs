@@ -43,6 +43,9 @@ pub enum ModelError {
     /// The model returned something the manifest does not describe.
     #[error("model output has shape {got:?}, expected [{windows}, {tags}]")]
     OutputShape { got: Vec<usize>, windows: usize, tags: usize },
+    /// The scores are not numbers (NaN or infinite): never reported as a result.
+    #[error("the model's scores for this audio are not numbers (NaN or infinite)")]
+    NotFinite,
 }
 
 impl<T> From<ort::Error<T>> for ModelError {
@@ -533,6 +536,9 @@ fn run_one(session: &mut Session, m: &Manifest, input: &ndarray::ArrayD<f32>, ba
         return Err(ModelError::OutputShape { got: shape, windows: batch, tags: n_tags });
     }
     let scores: Array2<f32> = scores.into_dimensionality::<ndarray::Ix2>().map_err(|e| ModelError::Ort(e.to_string()))?.to_owned();
+    if !scores.iter().all(|s| s.is_finite()) {
+        return Err(ModelError::NotFinite);
+    }
     let tags = scores.outer_iter().map(|row| row.to_vec()).collect();
     let embeddings = match (&m.embedding_output, m.embedding_size) {
         (Some(name), Some(width)) => {
