@@ -658,7 +658,10 @@ impl TagFile {
         use lofty::wavpack::WavPackFile;
 
         file.seek(SeekFrom::Start(0)).map_err(|e| TagError::Io(e.to_string()))?;
-        let options = ParseOptions::new();
+        // No implicit conversions: lofty would split TRACKNUMBER=3/9 into TRACKNUMBER and
+        // TRACKTOTAL (and upgrade ID3v2.3 frames), which the write's verification then refuses
+        // as a rewritten field: every other item must come back as it was.
+        let options = ParseOptions::new().implicit_conversions(false);
         let rd = |e: lofty::error::FileParseError| TagError::Read(e.to_string());
         let id3 = |tag: Option<Id3v2Tag>| {
             let v23 = tag.as_ref().is_some_and(|t| t.original_version() == Id3v2Version::V3);
