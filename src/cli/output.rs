@@ -92,15 +92,41 @@ pub fn file_error(path: &Path, reason: &dyn std::fmt::Display) {
     eprintln!("error: {}: {}", shown(path), one_line(&reason.to_string()));
 }
 
-/// Text with its line breaks folded, so one message stays one line.
+/// Text with its line breaks folded, so one message stays one line, and other control
+/// characters escaped (see [`printable`]).
 pub fn one_line(s: &str) -> String {
-    s.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    printable(&s.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "))
+}
+
+/// Text from a file (a tag value, a damaged atom's name) with its control characters escaped
+/// (`\n`, `\t`, `\x1b`), so that it shows on one line and cannot drive the terminal.
+pub fn printable(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn control_characters_from_files_are_escaped() {
+        assert_eq!(one_line("damaged atom '\x1b[2J' at byte 40\n  more"), "damaged atom '\\x1b[2J' at byte 40 more");
+        assert_eq!(printable("Rock\nPop\t\u{7f}\u{9b}é"), "Rock\\nPop\\t\\x7f\\x9bé");
+    }
 
     #[test]
     fn odd_names_stay_on_one_line_and_round_trip_through_json() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::output::{JsonPath, file_error, progress_bar, shown, write_output};
+use super::output::{self, JsonPath, file_error, progress_bar, shown, write_output};
 use super::{CategoryArg, MergeArg, RunArgs};
 use crate::engine::analysis::{Control, Event, JobConfig, Mode};
 use crate::engine::config::UserConfig;
@@ -146,9 +146,9 @@ fn show(values: &[String], role: Role) -> String {
     }
     let text = values.join("; ");
     if role == Role::Scores && text.len() > 60 {
-        return format!("{}… ({} bytes)", &text[..text.floor_char_boundary(57)], text.len());
+        return format!("{}… ({} bytes)", output::printable(&text[..text.floor_char_boundary(57)]), text.len());
     }
-    text
+    output::printable(&text)
 }
 
 /// Prints one file's changes (`  FIELD (role): old → new`) and the fields it keeps.
