@@ -136,6 +136,9 @@ pub fn run(args: &TagArgs) -> Result<i32> {
         file_error(path, reason);
     }
     let files = scan.files;
+    if files.is_empty() && failed == 0 {
+        eprintln!("note: no audio files under the given paths");
+    }
     let workers = args.run.workers();
 
     let progress = progress_bar(files.len());

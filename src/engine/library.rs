@@ -46,8 +46,15 @@ pub struct Scan {
     pub errors: Vec<(PathBuf, String)>,
 }
 
+/// Which file a path leads to: device and inode.
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
 /// Walks every path: folders recursively (following symlinks, surviving loops), audio
-/// extensions only; a file named directly is always included, whatever its extension.
+/// extensions only; a file named directly is always included, whatever its extension. A file
+/// reached by several paths is listed once, under the first.
 pub fn scan(paths: &[PathBuf]) -> Scan {
     let mut scan = Scan::default();
     let mut seen = HashSet::new();
@@ -62,7 +69,7 @@ pub fn scan(paths: &[PathBuf]) -> Scan {
         if !meta.is_dir() {
             if let Some(reason) = not_a_regular_file(&meta) {
                 scan.errors.push((root.clone(), reason));
-            } else if seen.insert(root.clone()) {
+            } else if seen.insert(identity(&meta)) {
                 scan.files.push(root.clone());
             }
             continue;
@@ -76,7 +83,10 @@ pub fn scan(paths: &[PathBuf]) -> Scan {
                         continue;
                     }
                     if entry.file_type().is_file() {
-                        if seen.insert(path.to_path_buf()) {
+                        // The same file reached twice (a symlink, `./a.mp3` and `a.mp3`, a hard
+                        // link) is listed once: a batch must not analyse or write it twice.
+                        let first = entry.metadata().map_or(true, |m| seen.insert(identity(&m)));
+                        if first {
                             scan.files.push(path.to_path_buf());
                         }
                     } else if let Ok(meta) = entry.metadata()
@@ -136,5 +146,17 @@ mod tests {
         let names: Vec<_> = s.files.iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
         assert_eq!(names, vec![PathBuf::from("a.FLAC"), PathBuf::from("sub/b.mp3")]);
         assert_eq!(s.errors, vec![(missing, "no such file or folder".to_string())]);
+    }
+
+    #[test]
+    fn a_file_reached_by_several_paths_is_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.mp3"), b"x").unwrap();
+        std::fs::write(d.join("c.mp3"), b"y").unwrap();
+        std::os::unix::fs::symlink(d.join("a.mp3"), d.join("b.mp3")).unwrap();
+        let dotted = d.join(".").join("a.mp3");
+        let s = scan(&[dotted.clone(), d.to_path_buf(), d.join("b.mp3")]);
+        assert_eq!(s.files, vec![dotted, d.join("c.mp3")]);
     }
 }
