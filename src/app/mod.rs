@@ -576,6 +576,8 @@ pub struct MelotagApp {
     /// Background results may have moved rows: recomputed at most every [`VIEW_REFRESH`].
     view_stale: bool,
     view_refreshed: Option<Instant>,
+    /// The id of the spectrogram being shown (0: none): the others' threads stop.
+    spec_current: Arc<std::sync::atomic::AtomicU64>,
     /// The focused track (the track panel shows it).
     pub selected: Option<usize>,
     /// The selected tracks (what "Write tags…" reviews).
@@ -660,6 +662,7 @@ impl MelotagApp {
             view_dirty: true,
             view_stale: false,
             view_refreshed: None,
+            spec_current: Arc::default(),
             selected: None,
             selection: BTreeSet::new(),
             anchor: None,
@@ -739,6 +742,7 @@ impl MelotagApp {
         self.anchor = None;
         self.write.review = None;
         self.track_view = None;
+        self.spec_current.store(0, std::sync::atomic::Ordering::Relaxed);
         self.view_dirty = true;
         let scan = self.next_id();
         self.scanning = Some((scan, true));
@@ -811,8 +815,10 @@ impl MelotagApp {
         let spec_id = self.next_id();
         let params = self.manifest().map(|m| m.frontend.clone());
         self.track_view = Some(TrackView { track: index, spec_id, spec: Spectrogram::requested_now() });
+        self.spec_current.store(spec_id, std::sync::atomic::Ordering::Relaxed);
         if let Some(params) = params {
-            crate::app::spectrogram::spawn(spec_id, path, params, self.playback.is_available(), hint, self.bg());
+            let current = self.spec_current.clone();
+            crate::app::spectrogram::spawn(spec_id, path, params, self.playback.is_available(), hint, current, self.bg());
         }
         self.analyse_selected_if_needed(index);
     }

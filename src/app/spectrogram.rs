@@ -5,6 +5,8 @@
 //! rate) then goes to playback.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
@@ -106,11 +108,20 @@ struct Progress {
     layout: Option<Layout>,
     next_column: usize,
     alive: bool,
+    /// The spectrogram the window wants now: another id means this one is abandoned.
+    current: Arc<AtomicU64>,
 }
 
 impl Progress {
+    /// Whether the window still wants this spectrogram (arrowing through the table starts one
+    /// per row: the abandoned ones stop decoding at once instead of holding whole tracks).
+    fn wanted(&mut self) -> bool {
+        self.alive = self.alive && self.current.load(Ordering::Relaxed) == self.id;
+        self.alive
+    }
+
     fn send(&mut self, msg: SpecMsg) {
-        if self.alive {
+        if self.wanted() {
             self.alive = self.bg.send(BgMsg::Spec { id: self.id, msg });
         }
     }
@@ -197,7 +208,8 @@ impl Progress {
 /// Computes the spectrogram of `path` on a thread while it decodes; `playback` also sends
 /// the decoded audio for playback. `duration_hint` (from the tags) sizes the image when the
 /// container does not say how long the track is.
-pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, duration_hint: Option<f64>, bg: Bg) {
+/// `current` holds the id of the spectrogram the window wants: once it changes, this one stops.
+pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, duration_hint: Option<f64>, current: Arc<AtomicU64>, bg: Bg) {
     let bg_on_failure = bg.clone();
     let spawned = std::thread::Builder::new().name("melotag-spectrogram".into()).spawn(move || {
         let mut p = Progress {
@@ -215,10 +227,11 @@ pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, dur
             layout: None,
             next_column: 0,
             alive: true,
+            current,
         };
         let decoded = audio::decode_progressive(&path, |info, block| {
             p.source.extend_from_slice(block);
-            let Some(source_rate) = info.rate_hz else { return p.alive };
+            let Some(source_rate) = info.rate_hz else { return p.wanted() };
             p.source_rate = source_rate;
             if p.layout.is_none() {
                 let estimate = info.frames.map(|f| f as f64 / source_rate as f64).or(duration_hint);
@@ -234,7 +247,7 @@ pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, dur
                 p.resample_to(end);
                 p.emit(false);
             }
-            p.alive
+            p.wanted()
         });
         let (source_rate, _) = match decoded {
             Ok(x) => x,
@@ -243,6 +256,9 @@ pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, dur
                 return;
             }
         };
+        if !p.wanted() {
+            return;
+        }
         p.source_rate = source_rate;
         let end = p.source.len();
         p.resample_to(end);
@@ -255,7 +271,7 @@ pub fn spawn(id: u64, path: PathBuf, params: FrontendParams, playback: bool, dur
         }
         p.emit(true);
         p.send(SpecMsg::Done { duration_s });
-        if playback && p.alive {
+        if playback && p.wanted() {
             // The file's own rate, one channel.
             let samples = std::mem::take(&mut p.source);
             if let Some(audio) = crate::app::player::PlayableAudio::new(samples, source_rate) {
