@@ -100,6 +100,12 @@ fn review_write_and_undo_from_the_window() {
         assert_eq!(r.checked_changes(), 2, "{:?}", r.plans.iter().map(|p| (&p.path, p.changes().len())).collect::<Vec<_>>());
     }
     assert!(h.query_by_label("2 of 3 file(s) will change").is_some());
+    // The file left as it is, and why, in the (scrolled, row-at-a-time) "Unchanged" list.
+    h.get_by_label("Unchanged (1)").click();
+    h.run_ok();
+    let why = "a.flac — Vorbis GENRE already tagged; kept (fill mode) (Romantic Classical)";
+    assert!(h.query_by_label_contains(why).is_some(), "the unchanged file and why");
+    assert!(h.query_by_label("Cannot be written (0)").is_some());
     // The table's Suggested column says so too: a.flac keeps its genre and mood.
     let a = h.state().tracks.iter().position(|t| t.path.ends_with("a.flac")).unwrap();
     assert_eq!(melotag::app::ui::library_ui::suggestion(h.state(), a), "Romantic Classical (kept) · Calm (kept)");

@@ -174,11 +174,15 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
                         });
                     });
             });
-            // Files left as they are, and why; files that cannot be written.
+            // Files left as they are, and why; files that cannot be written. Only the rows in
+            // view are laid out: a review of a whole library can hold thousands of each.
             let kept: Vec<&FilePlan> = r.plans.iter().filter(|p| p.outcome.as_ref().is_ok_and(|o| o.changes.is_empty())).collect();
+            let row_height = ui.text_style_height(&egui::TextStyle::Body);
             egui::CollapsingHeader::new(format!("Unchanged ({})", kept.len())).id_salt("kept").show(ui, |ui| {
-                egui::ScrollArea::vertical().max_height(120.0).id_salt("kept-scroll").show(ui, |ui| {
-                    for p in kept {
+                egui::ScrollArea::vertical().max_height(120.0).id_salt("kept-scroll").show_rows(ui, row_height, kept.len(), |ui, rows| {
+                    // One line per row, as show_rows assumes.
+                    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+                    for p in &kept[rows] {
                         let why: Vec<String> = p
                             .outcome
                             .as_ref()
@@ -193,11 +197,18 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
                 .id_salt("failed")
                 .default_open(!failed.is_empty())
                 .show(ui, |ui| {
-                    for p in failed {
-                        if let Err(e) = &p.outcome {
-                            ui.colored_label(ui.visuals().warn_fg_color, format!("{} — {e}", file_name(&p.path)));
-                        }
-                    }
+                    egui::ScrollArea::vertical().max_height(120.0).id_salt("failed-scroll").show_rows(
+                        ui,
+                        row_height,
+                        failed.len(),
+                        |ui, rows| {
+                            for p in &failed[rows] {
+                                if let Err(e) = &p.outcome {
+                                    ui.colored_label(ui.visuals().warn_fg_color, format!("{} — {e}", file_name(&p.path)));
+                                }
+                            }
+                        },
+                    );
                 });
             ui.separator();
             ui.horizontal(|ui| {
