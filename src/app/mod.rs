@@ -558,6 +558,8 @@ pub struct MelotagApp {
     pub manifests: Vec<Arc<Manifest>>,
     /// Manifests that failed to load.
     pub manifest_errors: Vec<String>,
+    /// The converted ones, found once at start (not a file check per frame).
+    ready: Vec<Arc<Manifest>>,
     /// The open folder.
     pub folder: Option<PathBuf>,
     /// Its audio files.
@@ -650,6 +652,7 @@ impl MelotagApp {
         let mut app = MelotagApp {
             persisted,
             options,
+            ready: manifests.iter().filter(|m| m.is_ready()).cloned().collect(),
             manifests,
             manifest_errors,
             folder: None,
@@ -910,7 +913,7 @@ impl MelotagApp {
 
     /// The converted models (those "Compare models" and the evaluation use).
     pub fn ready_manifests(&self) -> Vec<Arc<Manifest>> {
-        self.manifests.iter().filter(|m| m.is_ready()).cloned().collect()
+        self.ready.clone()
     }
 
     /// "Compare models": the scores of each converted model for the selected track, in
