@@ -339,6 +339,16 @@ fn settings_survive_a_restart() {
     step_until(&mut h, "the remembered folder's scan", |a| scanned(a, 2));
     assert_eq!(h.state().folder.as_deref(), Some(music.path()));
     assert!(h.query_by_label("2 tracks").is_some());
+
+    // A last folder whose name is not UTF-8 cannot be stored: it is left out, the rest is kept.
+    use std::os::unix::ffi::OsStrExt;
+    let mut app = MelotagApp::new(None, options(music.path(), data.path()));
+    app.persisted.sort = melotag::app::SortColumn::Artist;
+    app.persisted.last_folder = Some(music.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9")));
+    let mut storage = Mem::default();
+    eframe::App::save(&mut app, &mut storage);
+    let restored = MelotagApp::new(Some(&storage), options(music.path(), data.path()));
+    assert_eq!((restored.persisted.sort, restored.persisted.last_folder.clone()), (melotag::app::SortColumn::Artist, None));
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub enum SortColumn {
 #[serde(default)]
 pub struct Persisted {
     /// The folder open at exit.
+    #[serde(serialize_with = "utf8_path_or_none")]
     pub last_folder: Option<PathBuf>,
     /// Model id.
     pub model_id: String,
@@ -92,6 +93,12 @@ impl Default for Persisted {
             show_all_tags: false,
         }
     }
+}
+
+/// A path as text, or none when it is not UTF-8: the storage format cannot hold it, and failing
+/// would lose every other setting.
+fn utf8_path_or_none<S: serde::Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&path.as_deref().and_then(Path::to_str), s)
 }
 
 /// How the app gets its audio output.

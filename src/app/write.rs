@@ -170,6 +170,9 @@ impl MelotagApp {
     /// Saves the settings once they stopped changing (called every frame).
     fn save_settings_when_due(&mut self) {
         let Some(due) = self.write.save_due else { return };
+        if !self.write.config_loaded && self.write.config_error.is_some() {
+            return; // held back for good: the user's file could not be read, nothing to wait for
+        }
         if Instant::now() < due || !self.write.config_loaded {
             self.request_repaint_after(Duration::from_millis(200));
             return;

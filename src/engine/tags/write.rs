@@ -254,7 +254,9 @@ pub fn write_changes(
         RawError::Unsupported(m) => WriteError::Tag(TagError::Unsupported(format!(": {m}"))),
         RawError::Unknown => WriteError::Tag(TagError::Unsupported(" (not a format melotag writes)".into())),
         // A full disk can only be met writing the new copy.
-        RawError::Io(e) if matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => io_err("writing the new file")(e),
+        RawError::Io(e) if matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
+            io_err("writing the new file")(e)
+        }
         RawError::Io(e) => io_err("reading the file")(e),
     };
     let mut orig = File::open(&real).map_err(io_err("opening the file"))?;
