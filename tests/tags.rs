@@ -717,14 +717,21 @@ fn killed_mid_batch_every_file_decodes_and_holds_its_old_or_its_new_tags() {
     }
 }
 
+/// A temporary folder others may enter (as tests run as `nobody` need), with a `data` folder.
+fn folder_for_nobody() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir(&data).unwrap();
+    (dir, data)
+}
+
 #[test]
 fn a_read_only_folder_is_a_clear_per_file_error() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, data) = folder_for_nobody();
     let d = dir.path();
-    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-    let data = d.join("data");
-    fs::create_dir(&data).unwrap();
     let locked_dir = d.join("locked");
     let open_dir = d.join("open");
     fs::create_dir(&locked_dir).unwrap();
@@ -904,12 +911,9 @@ fn other_fields_keep_the_order_of_their_values() {
 #[test]
 fn another_users_file_in_a_shared_folder_is_not_taken_over() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, data) = folder_for_nobody();
     let d = dir.path();
-    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-    let data = d.join("data");
     let shared = d.join("shared");
-    fs::create_dir(&data).unwrap();
     fs::create_dir(&shared).unwrap();
     let theirs = fixture_flac(&shared, "theirs.flac", None);
     let ours = fixture_flac(&shared, "ours.flac", None);
