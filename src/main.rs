@@ -21,13 +21,14 @@ fn main() {
     std::process::exit(try_main());
 }
 
-/// A decoder's panic on a damaged file, in an analysis worker, is caught and reported as that
-/// file's one `error:` line: the default hook's "thread panicked at" message on top of it would
-/// be noise (kept in the log, `RUST_LOG=melotag=debug`). Panics anywhere else print as usual.
+/// A decoder's panic on a damaged file, inside an analysis worker's per-file guard, is caught
+/// and reported as that file's one `error:` line: the default hook's "thread panicked at"
+/// message on top of it would be noise (kept in the log, `RUST_LOG=melotag=debug`). Panics
+/// anywhere else print as usual.
 fn quiet_caught_panics() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name().is_some_and(|n| n.starts_with(melotag::engine::analysis::WORKER_THREAD_PREFIX)) {
+        if melotag::engine::analysis::panic_is_caught_here() {
             tracing::debug!("caught in an analysis worker: {info}");
         } else {
             default_hook(info);

@@ -917,14 +917,18 @@ fn another_users_file_in_a_shared_folder_is_not_taken_over() {
     fs::create_dir(&shared).unwrap();
     let theirs = fixture_flac(&shared, "theirs.flac", None);
     let ours = fixture_flac(&shared, "ours.flac", None);
+    // Ours, left in a group we are not in (as after `sudo chown -R me`): written, as an editor
+    // that saves by renaming would.
+    let ours_root_group = fixture_flac(&shared, "ours_root_group.flac", None);
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
     fs::set_permissions(&theirs, fs::Permissions::from_mode(0o644)).unwrap();
     let mut cmd = command(&data);
-    cmd.args(["write", "--model", "crnn", "--yes"]).arg(&theirs).arg(&ours);
+    cmd.args(["write", "--model", "crnn", "--yes"]).arg(&theirs).arg(&ours).arg(&ours_root_group);
     if as_nobody_if_root(&mut cmd) {
         for p in [&data, &ours] {
             std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
         }
+        std::os::unix::fs::chown(&ours_root_group, Some(65534), Some(0)).unwrap();
     } else {
         eprintln!("not root: every file here is the current user's, nothing to check");
         return;
@@ -937,4 +941,6 @@ fn another_users_file_in_a_shared_folder_is_not_taken_over() {
     assert!(line.starts_with("error: ") && line.contains("belongs to another user"), "{line}");
     assert_eq!((fs::read(&theirs).unwrap(), fs::metadata(&theirs).unwrap().uid()), (bytes, owner), "untouched, and still theirs");
     assert_eq!(read_fields(&ours, Kind::FlacCover)[0].1, Some(vec!["Jazz".to_string()]), "the batch goes on");
+    assert_eq!(read_fields(&ours_root_group, Kind::FlacCover)[0].1, Some(vec!["Jazz".to_string()]), "{}", text(&out));
+    assert_eq!(fs::metadata(&ours_root_group).unwrap().uid(), 65534, "still ours");
 }

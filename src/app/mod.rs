@@ -763,6 +763,7 @@ impl MelotagApp {
     /// Switches model or mode: results shown are those of the new pair (from the cache when
     /// there), running jobs of the old pair are cancelled, the selected track is re-analysed.
     pub fn set_model_mode(&mut self, model_id: String, mode: Mode) {
+        self.refresh_ready_models();
         if model_id == self.persisted.model_id && mode == self.persisted.mode {
             return;
         }
@@ -918,6 +919,12 @@ impl MelotagApp {
         spawn_job(id, config, need, files, self.options.cache_path.clone(), control, self.bg());
     }
 
+    /// Looks again which models are converted (on the user's actions, not every frame: a model
+    /// converted while the app runs joins Compare and the evaluation).
+    pub fn refresh_ready_models(&mut self) {
+        self.ready = self.manifests.iter().filter(|m| m.is_ready()).cloned().collect();
+    }
+
     /// The converted models (those "Compare models" and the evaluation use).
     pub fn ready_manifests(&self) -> Vec<Arc<Manifest>> {
         self.ready.clone()
@@ -962,6 +969,7 @@ impl MelotagApp {
     /// Starts the evaluation window's run: `melotag eval --from-tags` on the open folder with
     /// every converted model, on a background thread.
     pub fn start_eval(&mut self) {
+        self.refresh_ready_models();
         let Some(folder) = self.folder.clone() else { return };
         if self.eval.as_ref().is_some_and(|e| e.outcome.is_none()) {
             return;
@@ -1489,11 +1497,14 @@ fn spawn_scan(scan: u64, folder: PathBuf, manifest: Option<Arc<Manifest>>, mode:
         let mut batch = Vec::new();
         let mut errors = Vec::new();
         let mut last = Instant::now();
+        let mut seen = crate::engine::library::SeenFiles::default();
         for entry in walkdir::WalkDir::new(&folder).follow_links(true).sort_by_file_name() {
             match entry {
                 Ok(e) if crate::engine::library::is_audio_path(e.path()) && !e.file_type().is_dir() => {
                     if e.file_type().is_file() {
-                        batch.push(e.path().to_path_buf());
+                        if seen.first_entry(&e) {
+                            batch.push(e.path().to_path_buf());
+                        }
                     } else if let Ok(meta) = e.metadata()
                         && let Some(reason) = crate::engine::library::not_a_regular_file(&meta)
                     {

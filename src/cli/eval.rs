@@ -97,7 +97,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<i32> {
         EvalProgress::File => {}
     })?;
     for note in &report.notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", super::output::one_line(note));
     }
     for e in report.excluded.iter().filter(|e| e.failed) {
         file_error(Path::new(&e.path), &e.reason);

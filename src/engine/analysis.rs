@@ -585,9 +585,16 @@ impl Control {
     }
 }
 
-/// The name of every analysis worker thread starts with this: a panic there is always caught
-/// and becomes the file's error.
-pub const WORKER_THREAD_PREFIX: &str = "melotag-worker-";
+thread_local! {
+    /// Set while a worker analyses one file inside its panic guard.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a panic on this thread now is caught and becomes a file's error (so a front end
+/// may keep the default panic message quiet).
+pub fn panic_is_caught_here() -> bool {
+    GUARDED.with(std::cell::Cell::get)
+}
 
 /// A running job: its workers report on the receiver [`Job::start`] returns.
 pub struct Job {
@@ -618,7 +625,7 @@ impl Job {
                     mode: config.mode,
                 };
                 std::thread::Builder::new()
-                    .name(format!("{WORKER_THREAD_PREFIX}{i}"))
+                    .name(format!("melotag-worker-{i}"))
                     .spawn(move || ctx.run(tagger))
                     .map_err(|e| ModelError::Ort(format!("cannot start a worker thread: {e}")))
             })
@@ -654,7 +661,10 @@ impl WorkerCtx {
             let Some(path) = self.files.get(index) else { break };
             let _ = self.tx.send(Event::Started { index });
             let mut times = StageTimes::default();
-            let outcome = catch_unwind(AssertUnwindSafe(|| analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)))
+            GUARDED.with(|g| g.set(true));
+            let outcome = catch_unwind(AssertUnwindSafe(|| analyze_file(&mut tagger, &frontend, path, self.mode, &mut times)));
+            GUARDED.with(|g| g.set(false));
+            let outcome = outcome
                 .unwrap_or_else(|panic| Err(AnalysisError::Panic(audio::panic_text(panic.as_ref()))))
                 .map_err(|e| TrackError::from(&e));
             let result = Box::new(TrackResult { path: path.clone(), outcome, times, cached: false });

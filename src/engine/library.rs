@@ -46,10 +46,23 @@ pub struct Scan {
     pub errors: Vec<(PathBuf, String)>,
 }
 
-/// Which file a path leads to: device and inode.
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
+/// The files met so far, by device and inode: a file reached by several paths (a symlink,
+/// `./a.mp3` and `a.mp3`, a hard link) is listed once, so a batch never analyses or writes it
+/// twice.
+#[derive(Debug, Default)]
+pub struct SeenFiles(HashSet<(u64, u64)>);
+
+impl SeenFiles {
+    /// Whether the file `meta` describes is met for the first time.
+    pub fn first(&mut self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.0.insert((meta.dev(), meta.ino()))
+    }
+
+    /// [`Self::first`] for a walked entry (a file whose metadata cannot be read is listed).
+    pub fn first_entry(&mut self, entry: &walkdir::DirEntry) -> bool {
+        entry.metadata().map_or(true, |m| self.first(&m))
+    }
 }
 
 /// Walks every path: folders recursively (following symlinks, surviving loops), audio
@@ -57,7 +70,7 @@ fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
 /// reached by several paths is listed once, under the first.
 pub fn scan(paths: &[PathBuf]) -> Scan {
     let mut scan = Scan::default();
-    let mut seen = HashSet::new();
+    let mut seen = SeenFiles::default();
     for root in paths {
         let meta = match std::fs::metadata(root) {
             Ok(m) => m,
@@ -69,7 +82,7 @@ pub fn scan(paths: &[PathBuf]) -> Scan {
         if !meta.is_dir() {
             if let Some(reason) = not_a_regular_file(&meta) {
                 scan.errors.push((root.clone(), reason));
-            } else if seen.insert(identity(&meta)) {
+            } else if seen.first(&meta) {
                 scan.files.push(root.clone());
             }
             continue;
@@ -83,10 +96,7 @@ pub fn scan(paths: &[PathBuf]) -> Scan {
                         continue;
                     }
                     if entry.file_type().is_file() {
-                        // The same file reached twice (a symlink, `./a.mp3` and `a.mp3`, a hard
-                        // link) is listed once: a batch must not analyse or write it twice.
-                        let first = entry.metadata().map_or(true, |m| seen.insert(identity(&m)));
-                        if first {
+                        if seen.first_entry(&entry) {
                             scan.files.push(path.to_path_buf());
                         }
                     } else if let Ok(meta) = entry.metadata()

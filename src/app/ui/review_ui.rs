@@ -202,6 +202,7 @@ pub fn review_window(app: &mut MelotagApp, ctx: &egui::Context) {
                         row_height,
                         failed.len(),
                         |ui, rows| {
+                            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
                             for p in &failed[rows] {
                                 if let Err(e) = &p.outcome {
                                     ui.colored_label(ui.visuals().warn_fg_color, format!("{} — {e}", file_name(&p.path)));

@@ -658,10 +658,12 @@ impl TagFile {
         use lofty::wavpack::WavPackFile;
 
         file.seek(SeekFrom::Start(0)).map_err(|e| TagError::Io(e.to_string()))?;
-        // No implicit conversions: lofty would split TRACKNUMBER=3/9 into TRACKNUMBER and
-        // TRACKTOTAL (and upgrade ID3v2.3 frames), which the write's verification then refuses
-        // as a rewritten field: every other item must come back as it was.
+        // Tags lofty writes back (Ogg's comments, APE) are read without implicit conversions:
+        // lofty would split TRACKNUMBER=3/9 into TRACKNUMBER and TRACKTOTAL, which the write's
+        // verification then refuses as a rewritten field. MP4 keeps them: its old `gnre` genre
+        // is read as `©gen` (MP4 tags are spliced raw; this reading only sees the file's genre).
         let options = ParseOptions::new().implicit_conversions(false);
+        let mp4_options = ParseOptions::new();
         let rd = |e: lofty::error::FileParseError| TagError::Read(e.to_string());
         let id3 = |tag: Option<Id3v2Tag>| {
             let v23 = tag.as_ref().is_some_and(|t| t.original_version() == Id3v2Version::V3);
@@ -688,7 +690,7 @@ impl TagFile {
             FileType::Vorbis => vec![Store::Vorbis(VorbisFile::read_from(file, options).map_err(rd)?.remove_vorbis_comments())],
             FileType::Opus => vec![Store::Vorbis(OpusFile::read_from(file, options).map_err(rd)?.remove_vorbis_comments())],
             FileType::Speex => vec![Store::Vorbis(SpeexFile::read_from(file, options).map_err(rd)?.remove_vorbis_comments())],
-            FileType::Mp4 => vec![Store::Mp4(Mp4File::read_from(file, options).map_err(rd)?.remove_ilst().unwrap_or_default())],
+            FileType::Mp4 => vec![Store::Mp4(Mp4File::read_from(file, mp4_options).map_err(rd)?.remove_ilst().unwrap_or_default())],
             FileType::Ape => vec![Store::Ape(ApeFile::read_from(file, options).map_err(rd)?.remove_ape().unwrap_or_default())],
             FileType::WavPack => vec![Store::Ape(WavPackFile::read_from(file, options).map_err(rd)?.remove_ape().unwrap_or_default())],
             FileType::Mpc => vec![Store::Ape(MpcFile::read_from(file, options).map_err(rd)?.remove_ape().unwrap_or_default())],

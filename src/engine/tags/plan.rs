@@ -224,11 +224,15 @@ pub fn plan_file(tags: &FileTags, selection: Selection, scores_json: Option<&str
         // INFO or ID3v1 is the file's genre too (fill keeps it, merge builds on it, and the
         // tags end up agreeing).
         let mut own: Vec<String> = Vec::new();
-        let id3v1 = tags.id3v1_genre.iter().filter(|_| role == Role::Genre);
-        for v in tags.fields.iter().filter(|f| f.role == role).flat_map(|f| &f.values).chain(id3v1) {
+        for v in tags.fields.iter().filter(|f| f.role == role).flat_map(|f| &f.values) {
             if !own.iter().any(|o| o.eq_ignore_ascii_case(v)) {
                 own.push(v.clone());
             }
+        }
+        // ID3v1's genre (a fixed list: often a lossy copy such as "Other") counts only when no
+        // other tag has one.
+        if own.is_empty() && role == Role::Genre {
+            own.extend(tags.id3v1_genre.clone());
         }
         for field in tags.fields.iter().filter(|f| f.role == role) {
             plan_field(field, &own, &new, settings, &mut changes, &mut kept);
@@ -369,6 +373,11 @@ mod tests {
                 [TagKind::Id3v2].into_iter().chain((t.id3v1_genre.is_none()).then_some(TagKind::Ape)).map(|k| (k, both.clone())).collect();
             assert_eq!(genres, want);
         }
+        // ID3v1's genre is a lossy copy when ID3v2 has one: it is not merged in.
+        let mut both = tags(&["Synthwave"], &[], None);
+        both.id3v1_genre = Some("Other".into());
+        let merge = WriteSettings { merge: MergeMode::Merge, ..WriteSettings::default() };
+        assert_eq!(plan_file(&both, sel(&["Jazz"], &[]), None, &merge).changes[0].new_values, ["Synthwave", "Jazz"]);
     }
 
     #[test]

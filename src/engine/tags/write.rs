@@ -177,14 +177,16 @@ fn copy_ownership(tmp: &File, meta: &fs::Metadata) -> Result<(), WriteError> {
     use std::os::unix::fs::MetadataExt;
     // Owner and group first (changing them may clear set-id bits), then the mode. Only root (or
     // the owner, to a group they belong to) may chown. A file that would change hands is not
-    // replaced: in a folder anyone may write to, another user's file would become ours.
-    if let Err(e) = std::os::unix::fs::fchown(tmp, Some(meta.uid()), Some(meta.gid())) {
+    // replaced: in a folder anyone may write to, another user's file would become ours. A group
+    // we are not in (files chown'ed to us but left in root's group) becomes ours, as any editor
+    // that saves by renaming does.
+    if std::os::unix::fs::fchown(tmp, Some(meta.uid()), Some(meta.gid())).is_err() {
         let ours = tmp.metadata().map_err(io_err("reading the temporary file's metadata"))?;
         if ours.uid() != meta.uid() {
             return Err(WriteError::NotOwner);
         }
         if ours.gid() != meta.gid() {
-            return Err(WriteError::Io { what: "keeping the file's group", reason: io_reason(&e) });
+            tracing::debug!("the file's group ({}) could not be kept", meta.gid());
         }
     }
     tmp.set_permissions(meta.permissions()).map_err(io_err("setting permissions"))
