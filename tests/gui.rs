@@ -344,11 +344,21 @@ fn settings_survive_a_restart() {
     use std::os::unix::ffi::OsStrExt;
     let mut app = MelotagApp::new(None, options(music.path(), data.path()));
     app.persisted.sort = melotag::app::SortColumn::Artist;
+    app.persisted.compare_models = true;
     app.persisted.last_folder = Some(music.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9")));
     let mut storage = Mem::default();
     eframe::App::save(&mut app, &mut storage);
     let restored = MelotagApp::new(Some(&storage), options(music.path(), data.path()));
     assert_eq!((restored.persisted.sort, restored.persisted.last_folder.clone()), (melotag::app::SortColumn::Artist, None));
+
+    // A sort column this melotag does not know (saved by a newer one): the default column, and
+    // every other setting kept.
+    let saved = storage.get_string(melotag::app::STORAGE_KEY).unwrap();
+    assert!(saved.contains("Artist"), "{saved}");
+    storage.set_string(melotag::app::STORAGE_KEY, saved.replace("Artist", "Loudness"));
+    let restored = MelotagApp::new(Some(&storage), options(music.path(), data.path()));
+    assert_eq!(restored.persisted.sort, melotag::app::SortColumn::default());
+    assert!(restored.persisted.compare_models, "the other settings are kept");
 }
 
 #[test]

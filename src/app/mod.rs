@@ -70,8 +70,10 @@ pub struct Persisted {
     /// Model id.
     pub model_id: String,
     /// Center or full.
+    #[serde(deserialize_with = "or_default")]
     pub mode: Mode,
     /// Sort column.
+    #[serde(deserialize_with = "or_default")]
     pub sort: SortColumn,
     /// Sort direction.
     pub ascending: bool,
@@ -93,6 +95,21 @@ impl Default for Persisted {
             show_all_tags: false,
         }
     }
+}
+
+/// A value, or its default when it is not one this melotag knows (a newer one's sort column):
+/// one unknown value must not reset every other setting.
+fn or_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum KnownOrNot<T> {
+        Known(T),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match KnownOrNot::<T>::deserialize(d)? {
+        KnownOrNot::Known(t) => t,
+        KnownOrNot::Other(_) => T::default(),
+    })
 }
 
 /// A path as text, or none when it is not UTF-8: the storage format cannot hold it, and failing
