@@ -460,7 +460,6 @@ fn compare_models_shows_every_models_scores_for_the_selected_track() {
     let mut app = MelotagApp::new(None, options(music.path(), data.path()));
     let ids = ["musicnn_msd", "choi2016_cnn"];
     app.manifests.retain(|m| ids.contains(&m.id.as_str()));
-    app.refresh_ready_models();
     assert_eq!(app.ready_manifests().len(), 2, "both models are converted (make setup)");
     app.persisted.model_id = "musicnn_msd".into();
     let mut h = harness(app);

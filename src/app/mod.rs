@@ -582,8 +582,6 @@ pub struct MelotagApp {
     pub manifests: Vec<Arc<Manifest>>,
     /// Manifests that failed to load.
     pub manifest_errors: Vec<String>,
-    /// The converted ones, found once at start (not a file check per frame).
-    ready: Vec<Arc<Manifest>>,
     /// The open folder.
     pub folder: Option<PathBuf>,
     /// Its audio files.
@@ -676,7 +674,6 @@ impl MelotagApp {
         let mut app = MelotagApp {
             persisted,
             options,
-            ready: manifests.iter().filter(|m| m.is_ready()).cloned().collect(),
             manifests,
             manifest_errors,
             folder: None,
@@ -780,7 +777,6 @@ impl MelotagApp {
     /// Switches model or mode: results shown are those of the new pair (from the cache when
     /// there), running jobs of the old pair are cancelled, the selected track is re-analysed.
     pub fn set_model_mode(&mut self, model_id: String, mode: Mode) {
-        self.refresh_ready_models();
         if model_id == self.persisted.model_id && mode == self.persisted.mode {
             return;
         }
@@ -895,11 +891,9 @@ impl MelotagApp {
             self.message = Some(format!("No model installed: {}.", crate::engine::paths::setup_hint()));
             return;
         };
-        // One batch at a time: the bar, Close and Cancel act on the only one there is.
+        // One batch at a time (callers start one only when none runs): the bar, Close and
+        // Cancel act on the only one there is.
         if kind == JobKind::Batch {
-            for job in self.jobs.iter_mut().filter(|j| j.kind == JobKind::Batch && j.finished.is_none()) {
-                job.cancel();
-            }
             self.jobs.retain(|j| j.kind != JobKind::Batch);
         }
         for (path, _) in &files {
@@ -936,15 +930,9 @@ impl MelotagApp {
         spawn_job(id, config, need, files, self.options.cache_path.clone(), control, self.bg());
     }
 
-    /// Looks again which models are converted (on the user's actions, not every frame: a model
-    /// converted while the app runs joins Compare and the evaluation).
-    pub fn refresh_ready_models(&mut self) {
-        self.ready = self.manifests.iter().filter(|m| m.is_ready()).cloned().collect();
-    }
-
     /// The converted models (those "Compare models" and the evaluation use).
     pub fn ready_manifests(&self) -> Vec<Arc<Manifest>> {
-        self.ready.clone()
+        self.manifests.iter().filter(|m| m.is_ready()).cloned().collect()
     }
 
     /// "Compare models": the scores of each converted model for the selected track, in
@@ -986,7 +974,6 @@ impl MelotagApp {
     /// Starts the evaluation window's run: `melotag eval --from-tags` on the open folder with
     /// every converted model, on a background thread.
     pub fn start_eval(&mut self) {
-        self.refresh_ready_models();
         let Some(folder) = self.folder.clone() else { return };
         if self.eval.as_ref().is_some_and(|e| e.outcome.is_none()) {
             return;

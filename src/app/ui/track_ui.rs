@@ -76,9 +76,6 @@ pub fn track_ui(app: &mut MelotagApp, ui: &mut egui::Ui) {
             .on_hover_text(format!("Every tag of each category, not only the {TOP_PER_CATEGORY} strongest"));
         ui.label(egui::RichText::new("bold with a dot: what a write would put into the file").small().weak());
     });
-    if compare && !app.persisted.compare_models {
-        app.refresh_ready_models();
-    }
     app.persisted.compare_models = compare;
     app.persisted.show_all_tags = show_all;
     if compare {

@@ -106,7 +106,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Takes a snapshot of `path` (following symlinks).
     pub fn of(path: &Path) -> io::Result<Snapshot> {
-        let m = fs::metadata(path)?;
+        Snapshot::from_metadata(&fs::metadata(path)?)
+    }
+
+    /// The snapshot of metadata already read.
+    pub fn from_metadata(m: &fs::Metadata) -> io::Result<Snapshot> {
         Ok(Snapshot { size: m.len(), mtime: m.modified()? })
     }
 }
@@ -215,7 +219,7 @@ impl Identity {
 fn commit(tmp: tempfile::NamedTempFile, real: &Path, dir: &Path, expected: &Snapshot, identity: &Identity) -> Result<Snapshot, WriteError> {
     tmp.as_file().sync_all().map_err(io_err("flushing the file"))?;
     let now = fs::metadata(real).map_err(io_err("reading the file's metadata"))?;
-    if Snapshot::of(real).map_err(io_err("reading the file's metadata"))? != *expected || Identity::of(&now) != *identity {
+    if Snapshot::from_metadata(&now).map_err(io_err("reading the mtime"))? != *expected || Identity::of(&now) != *identity {
         return Err(WriteError::Changed);
     }
     tmp.persist(real).map_err(|e| io_err("replacing the file")(e.error))?;
@@ -245,7 +249,7 @@ pub fn write_changes(
     let real = fs::canonicalize(path).map_err(io_err("resolving the path"))?;
     let meta = fs::metadata(&real).map_err(io_err("reading the file's metadata"))?;
     let identity = Identity::of(&meta);
-    if (Snapshot { size: meta.len(), mtime: meta.modified().map_err(io_err("reading the mtime"))? }) != *expected {
+    if Snapshot::from_metadata(&meta).map_err(io_err("reading the mtime"))? != *expected {
         return Err(WriteError::Changed);
     }
     if meta.permissions().readonly() {
@@ -445,7 +449,7 @@ pub fn restore_exact(path: &Path, exact: &ExactUndo) -> Result<(), WriteError> {
     let real = fs::canonicalize(path).map_err(io_err("resolving the path"))?;
     let meta = fs::metadata(&real).map_err(io_err("reading the file's metadata"))?;
     let identity = Identity::of(&meta);
-    let expected = Snapshot::of(&real).map_err(io_err("reading the file's metadata"))?;
+    let expected = Snapshot::from_metadata(&meta).map_err(io_err("reading the mtime"))?;
     if meta.permissions().readonly() {
         return Err(WriteError::ReadOnly);
     }
